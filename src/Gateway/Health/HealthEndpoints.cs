@@ -1,0 +1,116 @@
+using System.Text.Json;
+using Gateway.Routing;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+
+namespace Gateway.Health;
+
+internal static class HealthEndpoints
+{
+    /// <summary>Tag of the checks that readiness waits for.</summary>
+    public const string ReadyTag = "ready";
+
+    public static IServiceCollection AddGatewayHealth(this IServiceCollection services)
+    {
+        services.AddHealthChecks()
+            .AddCheck<RouteConfigurationHealthCheck>("configuration", tags: [ReadyTag])
+            .AddCheck<BackendsConfiguredHealthCheck>("backends", tags: [ReadyTag]);
+        return services;
+    }
+
+    public static RouteGroupBuilder MapGatewayHealth(this RouteGroupBuilder gateway)
+    {
+        gateway.MapHealthChecks("/health/live", new HealthCheckOptions
+        {
+            Predicate = _ => false,
+            ResponseWriter = WriteAsync,
+        });
+        gateway.MapHealthChecks("/health/ready", new HealthCheckOptions
+        {
+            Predicate = check => check.Tags.Contains(ReadyTag),
+            ResponseWriter = WriteAsync,
+        });
+        return gateway;
+    }
+
+    private static Task WriteAsync(HttpContext context, HealthReport report)
+    {
+        context.Response.ContentType = "application/json";
+        context.Response.Headers.CacheControl = "no-store";
+        using var buffer = new MemoryStream();
+        using (var json = new Utf8JsonWriter(buffer))
+        {
+            json.WriteStartObject();
+            json.WriteString("status", Name(report.Status));
+            json.WriteStartObject("checks");
+            foreach (var (name, entry) in report.Entries)
+            {
+                json.WriteStartObject(name);
+                json.WriteString("status", Name(entry.Status));
+                if (entry.Description is not null)
+                {
+                    json.WriteString("description", entry.Description);
+                }
+
+                foreach (var (key, value) in entry.Data)
+                {
+                    json.WritePropertyName(key);
+                    JsonSerializer.Serialize(json, value, value.GetType());
+                }
+
+                json.WriteEndObject();
+            }
+
+            json.WriteEndObject();
+            json.WriteEndObject();
+        }
+
+        return context.Response.Body.WriteAsync(buffer.ToArray(), context.RequestAborted).AsTask();
+    }
+
+    private static string Name(HealthStatus status) => status switch
+    {
+        HealthStatus.Healthy => "healthy",
+        HealthStatus.Degraded => "degraded",
+        _ => "unhealthy",
+    };
+}
+
+/// <summary>Ready once a route configuration is in force; reports a rejected edit while the last good one serves.</summary>
+internal sealed class RouteConfigurationHealthCheck(RouteConfigFileProvider routes) : IHealthCheck
+{
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        var table = routes.Current;
+        var data = new Dictionary<string, object>
+        {
+            ["revision"] = table.Revision,
+            ["loadedAt"] = table.LoadedAt,
+            ["routes"] = table.Routes.Count,
+            ["clusters"] = table.Clusters.Count,
+        };
+        if (routes.LastRejection is { } rejection)
+        {
+            data["lastRejectedEdit"] = rejection.Errors;
+            return Task.FromResult(HealthCheckResult.Degraded(
+                "The last edit of the routes file was rejected; the previous configuration is in force.", data: data));
+        }
+
+        return Task.FromResult(HealthCheckResult.Healthy("Route configuration loaded.", data));
+    }
+}
+
+/// <summary>Every cluster has at least one destination (reachability is the backends' own health, not ours).</summary>
+internal sealed class BackendsConfiguredHealthCheck(RouteConfigFileProvider routes) : IHealthCheck
+{
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        var clusters = routes.Current.Clusters.ToDictionary(
+            c => c.ClusterId,
+            c => (object)(c.Destinations?.Values.Select(d => d.Address).ToArray() ?? []));
+        var empty = clusters.Where(c => ((string[])c.Value).Length == 0).Select(c => c.Key).ToArray();
+        return Task.FromResult(empty.Length == 0
+            ? HealthCheckResult.Healthy($"{clusters.Count} cluster(s) with destinations.", clusters)
+            : HealthCheckResult.Unhealthy($"Clusters without destinations: {string.Join(", ", empty)}", data: clusters));
+    }
+}

@@ -1,0 +1,96 @@
+namespace Gateway.Hosting;
+
+/// <summary>
+/// Finds the configuration directory: <c>--config-dir</c>, else <c>GATEWAY_CONFIG_DIR</c>, else
+/// <c>./config</c> when it holds a gateway.json (a checkout), else the copy shipped beside the binary.
+/// </summary>
+internal static class ConfigDirectory
+{
+    public const string EnvironmentVariable = "GATEWAY_CONFIG_DIR";
+    public const string Option = "--config-dir";
+    public const string SettingsFile = "gateway.json";
+
+    public static string Resolve(IReadOnlyList<string> args, Func<string, string?> getEnvironmentVariable)
+    {
+        string? chosen = null;
+        string origin = "";
+        for (var i = 0; i < args.Count; i++)
+        {
+            if (args[i] == Option)
+            {
+                if (i + 1 >= args.Count || string.IsNullOrWhiteSpace(args[i + 1]))
+                {
+                    throw new GatewayConfigurationException($"{Option}: a directory must follow the option.");
+                }
+
+                (chosen, origin) = (args[i + 1], Option);
+            }
+            else if (args[i].StartsWith(Option + "=", StringComparison.Ordinal))
+            {
+                (chosen, origin) = (args[i][(Option.Length + 1)..], Option);
+            }
+        }
+
+        if (chosen is null && getEnvironmentVariable(EnvironmentVariable) is { Length: > 0 } fromEnvironment)
+        {
+            (chosen, origin) = (fromEnvironment, EnvironmentVariable);
+        }
+
+        if (chosen is null)
+        {
+            var local = Path.Combine(Directory.GetCurrentDirectory(), "config");
+            chosen = File.Exists(Path.Combine(local, SettingsFile)) ? local : Path.Combine(AppContext.BaseDirectory, "config");
+            origin = "default";
+        }
+
+        var full = Path.GetFullPath(chosen);
+        if (!Directory.Exists(full))
+        {
+            throw new GatewayConfigurationException($"{origin}: configuration directory '{full}' does not exist.");
+        }
+
+        if (!File.Exists(Path.Combine(full, SettingsFile)))
+        {
+            throw new GatewayConfigurationException($"{origin}: configuration directory '{full}' has no {SettingsFile}.");
+        }
+
+        return full;
+    }
+
+    /// <summary>Drops <c>--config-dir D</c> so the command-line configuration source does not see it as a setting.</summary>
+    public static string[] WithoutOption(IReadOnlyList<string> args)
+    {
+        var rest = new List<string>(args.Count);
+        for (var i = 0; i < args.Count; i++)
+        {
+            if (args[i] == Option)
+            {
+                i++;
+            }
+            else if (!args[i].StartsWith(Option + "=", StringComparison.Ordinal))
+            {
+                rest.Add(args[i]);
+            }
+        }
+
+        return [.. rest];
+    }
+}
+
+/// <summary>Configuration that stops start-up. The message names the setting at fault.</summary>
+internal sealed class GatewayConfigurationException : Exception
+{
+    public GatewayConfigurationException(string message)
+        : base(message)
+    {
+        Errors = [message];
+    }
+
+    public GatewayConfigurationException(IReadOnlyList<string> errors)
+        : base(string.Join(Environment.NewLine, errors))
+    {
+        Errors = errors;
+    }
+
+    public IReadOnlyList<string> Errors { get; }
+}

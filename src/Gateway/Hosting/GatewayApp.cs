@@ -1,0 +1,139 @@
+using Gateway.Health;
+using Gateway.Problems;
+using Gateway.Routing;
+using Gateway.Tenancy;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.Options;
+
+namespace Gateway.Hosting;
+
+/// <summary>Builds the gateway: the same code path for <c>dotnet run</c>, the container and the tests.</summary>
+public static partial class GatewayApp
+{
+    /// <summary>
+    /// Builds a ready-to-run gateway from command-line arguments. Invalid configuration throws
+    /// with every problem named by its key (see <see cref="GatewayProgram"/> for how it is shown).
+    /// </summary>
+    /// <param name="args">As given to the program: <c>--config-dir</c>, <c>--urls</c>, <c>--Section:Key=value</c>.</param>
+    /// <param name="configure">Lets a test host add services or logging providers before the app is built.</param>
+    public static async Task<WebApplication> CreateAsync(string[] args, Action<WebApplicationBuilder>? configure = null)
+    {
+        var configDir = ConfigDirectory.Resolve(args, Environment.GetEnvironmentVariable);
+        var settingsArgs = ConfigDirectory.WithoutOption(args);
+
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = settingsArgs });
+
+        // Files in the configuration directory sit below environment variables and the command
+        // line, as appsettings.json would.
+        builder.Configuration.Sources.Clear();
+        builder.Configuration
+            .AddJsonFile(Path.Combine(configDir, ConfigDirectory.SettingsFile), optional: false, reloadOnChange: false)
+            .AddEnvironmentVariables("ASPNETCORE_")
+            .AddEnvironmentVariables()
+            .AddCommandLine(settingsArgs);
+
+        builder.AddGatewayLogging();
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            // The backend decides how large a body it takes; routes may set MaxRequestBodySize.
+            kestrel.Limits.MaxRequestBodySize = null;
+        });
+
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddGatewayTenancy(builder.Configuration);
+        builder.Services.AddGatewayRouting(builder.Configuration, new RouteConfigurationSource(configDir, settingsArgs));
+        builder.Services.AddGatewayHealth();
+        builder.Services.AddOptionsWithValidateOnStart<DemoOptions>()
+            .Bind(builder.Configuration.GetSection(DemoOptions.SectionName), o => o.ErrorOnUnknownConfiguration = true);
+        builder.Services.AddSingleton<IValidateOptions<DemoOptions>, DemoOptionsValidator>();
+        builder.Services.AddHostedService<DemoBackendsService>();
+
+        configure?.Invoke(builder);
+
+        var app = builder.Build();
+        await InitializeAsync(app, configDir);
+
+        app.UseMiddleware<TenantResolutionMiddleware>();
+
+        var gateway = app.MapGroup(GatewayPaths.Reserved.Value!);
+        gateway.MapGatewayHealth();
+        gateway.MapFallback("{**rest}", context => GatewayProblem.Create(ProblemCode.NotFound).WriteAsync(context));
+        // The gateway's own endpoints always win over proxy routes, whatever order those declare.
+        gateway.WithOrder(int.MinValue);
+
+        app.MapGatewayProxy();
+
+        app.Lifetime.ApplicationStarted.Register(() => LogListening(app));
+        return app;
+    }
+
+    private static readonly string[] KnownGatewaySections = ["Production", "Tenants", "Routing", "Demo"];
+
+    /// <summary>Validates options and loads the routes now, so bad configuration stops start-up with its keys named.</summary>
+    private static async Task InitializeAsync(WebApplication app, string configDir)
+    {
+        var errors = new List<string>();
+        foreach (var section in app.Configuration.GetSection("Gateway").GetChildren())
+        {
+            if (!KnownGatewaySections.Contains(section.Key, StringComparer.OrdinalIgnoreCase))
+            {
+                errors.Add($"{section.Path}: unknown setting (known: {string.Join(", ", KnownGatewaySections)}).");
+            }
+        }
+
+        foreach (var resolve in new Func<object>[]
+                 {
+                     () => app.Services.GetRequiredService<IOptions<TenancyOptions>>().Value,
+                     () => app.Services.GetRequiredService<IOptions<RoutingOptions>>().Value,
+                     () => app.Services.GetRequiredService<IOptions<DemoOptions>>().Value,
+                 })
+        {
+            try
+            {
+                resolve();
+            }
+            catch (OptionsValidationException ex)
+            {
+                errors.AddRange(ex.Failures);
+            }
+            catch (InvalidOperationException ex)
+            {
+                // The binder refuses keys it does not know (a typo must not be silently ignored).
+                errors.Add(ex.Message);
+            }
+        }
+
+        if (errors.Count > 0)
+        {
+            throw new GatewayConfigurationException(errors);
+        }
+
+        var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(GatewayApp));
+        LogConfigDirectory(logger, configDir);
+        try
+        {
+            await app.Services.GetRequiredService<RouteConfigFileProvider>().InitializeAsync();
+        }
+        catch (RouteConfigException ex)
+        {
+            throw new GatewayConfigurationException(ex.Errors);
+        }
+    }
+
+    private static void LogListening(WebApplication app)
+    {
+        var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
+        var tenants = app.Services.GetRequiredService<IOptions<TenancyOptions>>().Value.Tenants;
+        var hosts = string.Join(", ", tenants.SelectMany(t => t.Value.Hosts.Select(h => $"{h} ({t.Key})")));
+        LogListening(app.Logger, string.Join(", ", addresses), hosts);
+    }
+
+    [LoggerMessage(EventId = 1000, Level = LogLevel.Information, Message = "Configuration directory: {ConfigDirectory}")]
+    private static partial void LogConfigDirectory(ILogger logger, string configDirectory);
+
+    [LoggerMessage(EventId = 1002, Level = LogLevel.Information,
+        Message = "Gateway listening on {Addresses}; tenant hosts: {TenantHosts}. Try: curl -H 'Host: acme.localhost' <address>/api/orders")]
+    private static partial void LogListening(ILogger logger, string addresses, string tenantHosts);
+}

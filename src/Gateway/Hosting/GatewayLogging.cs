@@ -1,0 +1,32 @@
+using Serilog;
+using Serilog.Extensions.Logging;
+using Serilog.Settings.Configuration;
+
+namespace Gateway.Hosting;
+
+internal static class GatewayLogging
+{
+    /// <summary>
+    /// Serilog writes (sinks from the <c>Serilog</c> section: console and rolling file);
+    /// <c>Logging:LogLevel</c> decides what is written, for Serilog and any other provider alike.
+    /// </summary>
+    public static void AddGatewayLogging(this WebApplicationBuilder builder)
+    {
+        var readerOptions = new ConfigurationReaderOptions(
+            typeof(ConsoleLoggerConfigurationExtensions).Assembly,
+            typeof(FileLoggerConfigurationExtensions).Assembly)
+        {
+            SectionName = "Serilog",
+        };
+        var logger = new LoggerConfiguration()
+            .MinimumLevel.Verbose()
+            .ReadFrom.Configuration(builder.Configuration, readerOptions)
+            .Enrich.FromLogContext()
+            .CreateLogger();
+
+        // AddProvider rather than AddSerilog: AddSerilog also adds a filter rule that lets every
+        // level through to Serilog, which would bypass Logging:LogLevel.
+        builder.Logging.ClearProviders();
+        builder.Logging.AddProvider(new SerilogLoggerProvider(logger, dispose: true));
+    }
+}

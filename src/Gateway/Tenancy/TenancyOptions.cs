@@ -1,0 +1,19 @@
+namespace Gateway.Tenancy;
+
+/// <summary>The tenants this gateway fronts and the hosts each is served at (section <c>Gateway:Tenants</c>).</summary>
+internal sealed class TenancyOptions
+{
+    public const string SectionName = "Gateway:Tenants";
+
+    /// <summary>Tenant id → tenant. Ids are lower-case names such as <c>acme</c>.</summary>
+    public Dictionary<string, TenantOptions> Tenants { get; init; } = new(StringComparer.Ordinal);
+}
+
+internal sealed class TenantOptions
+{
+    /// <summary>Host names (no port) whose requests belong to this tenant. Matched case-insensitively.</summary>
+    public List<string> Hosts { get; init; } = [];
+
+    /// <summary>IANA time zone of the tenant; grant close dates end at 23:59:59 in this zone.</summary>
+    public string TimeZone { get; init; } = "UTC";
+}

@@ -1,0 +1,43 @@
+using System.Collections.Frozen;
+using Microsoft.Extensions.Options;
+
+namespace Gateway.Tenancy;
+
+/// <summary>Maps a request's host to the tenant it belongs to. Built once from validated options.</summary>
+internal sealed class TenantResolver
+{
+    private readonly FrozenDictionary<string, string> _tenantByHost;
+
+    public TenantResolver(IOptions<TenancyOptions> options)
+    {
+        _tenantByHost = options.Value.Tenants
+            .SelectMany(t => t.Value.Hosts.Select(h => KeyValuePair.Create(h, t.Key)))
+            .ToFrozenDictionary(StringComparer.OrdinalIgnoreCase);
+    }
+
+    public bool IsKnownHost(string host) => _tenantByHost.ContainsKey(host);
+
+    public bool TryResolve(HostString host, out TenantId tenant)
+    {
+        if (host.HasValue && _tenantByHost.TryGetValue(host.Host, out var id))
+        {
+            tenant = new TenantId(id);
+            return true;
+        }
+
+        tenant = default;
+        return false;
+    }
+}
+
+/// <summary>A tenant's id as configured under <c>Gateway:Tenants</c>.</summary>
+internal readonly record struct TenantId(string Value)
+{
+    public override string ToString() => Value;
+}
+
+/// <summary>The tenant a request belongs to, set by <see cref="TenantResolutionMiddleware"/>.</summary>
+internal sealed class TenantFeature(TenantId tenant)
+{
+    public TenantId Tenant { get; } = tenant;
+}

@@ -1,0 +1,11 @@
+namespace SampleTenantApp;
+
+/// <summary>Identity and listen addresses of one sample tenant app instance.</summary>
+public sealed record SampleAppOptions
+{
+    /// <summary>Name reported in <c>X-Sample-App</c> and in response bodies, so tests can tell backends apart.</summary>
+    public string Name { get; init; } = "sample";
+
+    /// <summary>Kestrel listen URLs; port 0 picks a free port (read it back from <c>app.Urls</c> after start).</summary>
+    public string[] Urls { get; init; } = ["http://127.0.0.1:0"];
+}

@@ -1,0 +1,40 @@
+using System.Net;
+using System.Text.Json;
+using Gateway.Tests.Infrastructure;
+
+namespace Gateway.Tests.Health;
+
+public sealed class HealthEndpointTests(GatewayFixture fixture) : IClassFixture<GatewayFixture>
+{
+    [Theory]
+    [InlineData("acme.localhost")]
+    [InlineData("any-host.example")]
+    public async Task Live_AnswersOnAnyHost(string host)
+    {
+        using var client = fixture.Gateway.Client(host);
+
+        using var response = await client.GetAsync("/_gateway/health/live");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        Assert.Equal("healthy", json.RootElement.GetProperty("status").GetString());
+    }
+
+    [Fact]
+    public async Task Ready_ListsEachDependencyWithItsState()
+    {
+        using var client = fixture.Gateway.Client("localhost");
+
+        using var response = await client.GetAsync("/_gateway/health/ready");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        var checks = json.RootElement.GetProperty("checks");
+        Assert.Equal("healthy", checks.GetProperty("configuration").GetProperty("status").GetString());
+        Assert.Equal(20, checks.GetProperty("configuration").GetProperty("routes").GetInt32());
+        var backends = checks.GetProperty("backends");
+        Assert.Equal("healthy", backends.GetProperty("status").GetString());
+        Assert.Equal(fixture.Acme.Address.ToString(), backends.GetProperty("acme")[0].GetString());
+        Assert.Equal(fixture.Globex.Address.ToString(), backends.GetProperty("globex")[0].GetString());
+    }
+}

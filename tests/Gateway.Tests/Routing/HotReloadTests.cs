@@ -1,0 +1,124 @@
+using System.Net;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Gateway.Routing;
+using Gateway.Tests.Infrastructure;
+using Microsoft.Extensions.Logging;
+
+namespace Gateway.Tests.Routing;
+
+/// <summary>The routes file reloads on change; a bad edit is refused and the last good routes keep serving.</summary>
+public sealed class HotReloadTests : IAsyncLifetime
+{
+    private SampleBackend _acme = null!;
+    private GatewayHost _gateway = null!;
+
+    public async Task InitializeAsync()
+    {
+        _acme = await SampleBackend.StartAsync("acme");
+        _gateway = await GatewayHost.StartAsync(new Dictionary<string, Uri> { ["acme"] = _acme.Address, ["globex"] = _acme.Address });
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _gateway.DisposeAsync();
+        await _acme.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task ValidEdit_TakesEffectWithoutRestart()
+    {
+        using var client = _gateway.Client();
+        using (var before = await client.GetAsync("/renamed/x"))
+        {
+            Assert.Equal(HttpStatusCode.NotFound, before.StatusCode); // the catch-all route: the backend has no /renamed
+        }
+
+        var reload = _gateway.NextReloadAsync();
+        _gateway.Config.EditRoutes(r =>
+        {
+            var routes = (JsonObject)r["ReverseProxy"]!["Routes"]!;
+            routes["acme-renamed"] = JsonNode.Parse("""
+                {
+                  "ClusterId": "acme",
+                  "Match": { "Hosts": [ "acme.localhost" ], "Path": "/renamed/{**rest}" },
+                  "Metadata": { "SupportClass": "open" },
+                  "Transforms": [ { "PathPattern": "/api/echo/{**rest}" } ]
+                }
+                """);
+            routes["acme-settings"]!["Metadata"]!["SupportClass"] = "forbidden";
+        });
+        var outcome = await reload;
+
+        Assert.NotNull(outcome.Applied);
+        Assert.Equal(RouteClass.Forbidden, outcome.Applied.ClassByRoute["acme-settings"]);
+        Assert.Equal(RouteClass.Open, outcome.Applied.ClassByRoute["acme-renamed"]);
+        using var after = await client.GetAsync("/renamed/x?y=1");
+        Assert.Equal(HttpStatusCode.OK, after.StatusCode);
+        using var echo = JsonDocument.Parse(await after.Content.ReadAsStringAsync());
+        Assert.Equal("/api/echo/x", echo.RootElement.GetProperty("path").GetString());
+    }
+
+    [Fact]
+    public async Task MalformedEdit_IsRejected_LastGoodRoutesKeepServing()
+    {
+        var revision = _gateway.Routes.Current.Revision;
+        var reload = _gateway.NextReloadAsync();
+        _gateway.Config.WriteRoutesText("{ \"ReverseProxy\": { \"Routes\": { \"half-written\"");
+        var outcome = await reload;
+
+        Assert.NotNull(outcome.Rejected);
+        Assert.Equal(revision, _gateway.Routes.Current.Revision);
+        Assert.Contains(_gateway.Logs.Entries, e => e.EventId.Id == 1101 && e.Level == LogLevel.Error && e.Message.Contains("routes.json", StringComparison.Ordinal));
+        using var client = _gateway.Client();
+        using var response = await client.GetAsync("/api/orders");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+
+        using var ready = await client.GetAsync("/_gateway/health/ready");
+        using var health = JsonDocument.Parse(await ready.Content.ReadAsStringAsync());
+        var configuration = health.RootElement.GetProperty("checks").GetProperty("configuration");
+        Assert.Equal("degraded", configuration.GetProperty("status").GetString());
+        Assert.NotEmpty(configuration.GetProperty("lastRejectedEdit").EnumerateArray());
+    }
+
+    [Fact]
+    public async Task InvalidClassEdit_IsRejected_NamingTheKey_AndOldClassStays()
+    {
+        var reload = _gateway.NextReloadAsync();
+        _gateway.Config.EditRoutes(r => r["ReverseProxy"]!["Routes"]!["acme-orders"]!["Metadata"]!["SupportClass"] = "Data ");
+        var outcome = await reload;
+
+        Assert.NotNull(outcome.Rejected);
+        Assert.Contains(outcome.Rejected.Errors, e => e.StartsWith("ReverseProxy:Routes:acme-orders:Metadata:SupportClass", StringComparison.Ordinal));
+        Assert.Equal(RouteClass.Data, _gateway.Routes.Current.ClassByRoute["acme-orders"]);
+
+        // A later good edit is applied again, and health recovers.
+        reload = _gateway.NextReloadAsync();
+        _gateway.Config.EditRoutes(r => r["ReverseProxy"]!["Routes"]!["acme-orders"]!["Metadata"]!["SupportClass"] = "config");
+        outcome = await reload;
+        Assert.NotNull(outcome.Applied);
+        Assert.Equal(RouteClass.Config, _gateway.Routes.Current.ClassByRoute["acme-orders"]);
+        Assert.Null(_gateway.Routes.LastRejection);
+    }
+
+    [Fact]
+    public async Task RemovingTheCatchAll_LeavesUnroutedPathsWith404Problem()
+    {
+        var reload = _gateway.NextReloadAsync();
+        _gateway.Config.EditRoutes(r => ((JsonObject)r["ReverseProxy"]!["Routes"]!).Remove("acme-other"));
+        Assert.NotNull((await reload).Applied);
+        var hits = _acme.Hits.Total;
+
+        using var client = _gateway.Client();
+        using var response = await client.GetAsync("/not/routed");
+
+        await Proxying.GatewayErrorTests.AssertProblemAsync(response, HttpStatusCode.NotFound, "gateway.no_route");
+        Assert.Equal(hits, _acme.Hits.Total);
+    }
+
+    [Fact]
+    public void UnclassifiedRoute_TakesTheConfiguredDefault()
+    {
+        Assert.Equal(RouteClass.Data, _gateway.Routes.Current.ClassByRoute["acme-other"]);
+    }
+}
