@@ -170,4 +170,8 @@ internal sealed record TenantSupportState(
     string Tenant,
     PlatformSupportSettings Platform,
     TenantSupportOverride? Override,
-    IReadOnlyList<SupportGrant> ActiveGrants);
+    IReadOnlyList<SupportGrant> ActiveGrants)
+{
+    /// <summary>Ids of the tenant's support sessions ended by logout whose tokens have not expired yet.</summary>
+    public IReadOnlySet<string> RevokedSessions { get; init; } = new HashSet<string>(StringComparer.Ordinal);
+}

@@ -14,7 +14,8 @@ internal static class HealthEndpoints
     {
         services.AddHealthChecks()
             .AddCheck<RouteConfigurationHealthCheck>("configuration", tags: [ReadyTag])
-            .AddCheck<BackendsConfiguredHealthCheck>("backends", tags: [ReadyTag]);
+            .AddCheck<BackendsConfiguredHealthCheck>("backends", tags: [ReadyTag])
+            .AddCheck<GrantStoreHealthCheck>("grantStore", tags: [ReadyTag]);
         return services;
     }
 
@@ -112,5 +113,29 @@ internal sealed class BackendsConfiguredHealthCheck(RouteConfigFileProvider rout
         return Task.FromResult(empty.Length == 0
             ? HealthCheckResult.Healthy($"{clusters.Count} cluster(s) with destinations.", clusters)
             : HealthCheckResult.Unhealthy($"Clusters without destinations: {string.Join(", ", empty)}", data: clusters));
+    }
+}
+
+/// <summary>
+/// The grant store answers within its budget and its invalidation channel is up. A failing
+/// store makes readiness "degraded", not "unhealthy": ordinary traffic still flows, and
+/// support requests are refused (503) by themselves; pulling every instance out of the load
+/// balancer for a Redis outage would stop the tenants' own traffic too.
+/// </summary>
+internal sealed class GrantStoreHealthCheck(Gateway.Grants.IGrantStore store) : IHealthCheck
+{
+    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        var kind = store is Gateway.Grants.InMemoryGrantStore ? "in-memory" : "redis";
+        var reachable = await store.PingAsync(cancellationToken);
+        var data = new Dictionary<string, object>
+        {
+            ["store"] = kind,
+            ["reachable"] = reachable,
+            ["invalidationsConnected"] = store.InvalidationsConnected,
+        };
+        return reachable && store.InvalidationsConnected
+            ? HealthCheckResult.Healthy($"Grant store ({kind}) answering.", data)
+            : HealthCheckResult.Degraded($"Grant store ({kind}) unavailable: support requests are refused with 503.", data: data);
     }
 }

@@ -1,4 +1,7 @@
+using Gateway.Auditing;
+using Gateway.Grants;
 using Gateway.Health;
+using Gateway.Management;
 using Gateway.Problems;
 using Gateway.Routing;
 using Gateway.Tenancy;
@@ -44,6 +47,9 @@ public static partial class GatewayApp
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddGatewayTenancy(builder.Configuration);
         builder.Services.AddGatewayRouting(builder.Configuration, new RouteConfigurationSource(configDir, settingsArgs));
+        builder.Services.AddGatewayGrants(builder.Configuration);
+        builder.Services.AddManagementAuthentication(builder.Configuration);
+        builder.Services.AddSingleton<IAuditSink, LoggingAuditSink>();
         builder.Services.AddGatewayHealth();
         builder.Services.AddOptionsWithValidateOnStart<DemoOptions>()
             .Bind(builder.Configuration.GetSection(DemoOptions.SectionName), o => o.ErrorOnUnknownConfiguration = true);
@@ -56,9 +62,12 @@ public static partial class GatewayApp
         await InitializeAsync(app, configDir);
 
         app.UseMiddleware<TenantResolutionMiddleware>();
+        app.UseAuthentication();
+        app.UseAuthorization();
 
         var gateway = app.MapGroup(GatewayPaths.Reserved.Value!);
         gateway.MapGatewayHealth();
+        gateway.MapGatewayManagement();
         gateway.MapFallback("{**rest}", context => GatewayProblem.Create(ProblemCode.NotFound).WriteAsync(context));
         // The gateway's own endpoints always win over proxy routes, whatever order those declare.
         gateway.WithOrder(int.MinValue);
@@ -88,6 +97,9 @@ public static partial class GatewayApp
                      () => app.Services.GetRequiredService<IOptions<TenancyOptions>>().Value,
                      () => app.Services.GetRequiredService<IOptions<RoutingOptions>>().Value,
                      () => app.Services.GetRequiredService<IOptions<DemoOptions>>().Value,
+                     () => app.Services.GetRequiredService<IOptions<GrantsOptions>>().Value,
+                     () => app.Services.GetRequiredService<IOptions<RedisOptions>>().Value,
+                     () => app.Services.GetRequiredService<IOptions<ManagementOptions>>().Value,
                  })
         {
             try

@@ -7,6 +7,11 @@ public static class GatewayProgram
 
     public static async Task<int> RunAsync(string[] args)
     {
+        if (args.Length > 0 && Cli.CliVerbs.Names.Contains(args[0]))
+        {
+            return await Cli.CliVerbs.RunAsync(args, Console.In, Console.Out, Console.Error);
+        }
+
         WebApplication app;
         try
         {

@@ -20,8 +20,12 @@ internal sealed record GatewayProblem(
     public static GatewayProblem Create(ProblemCode code, string? detail = null) =>
         new($"https://gateway.invalid/problems/{code.Value}", code.Title, code.Status, code.Value, detail);
 
-    /// <summary>Writes the problem unless the response has already started (then nothing can be said).</summary>
-    public Task WriteAsync(HttpContext context)
+    /// <summary>
+    /// Writes the problem unless the response has already started (then nothing can be said).
+    /// Anything set on the response before is cleared; <paramref name="headers"/> adds headers
+    /// that go with the problem (e.g. <c>WWW-Authenticate</c>, <c>Retry-After</c>).
+    /// </summary>
+    public Task WriteAsync(HttpContext context, Action<IHeaderDictionary>? headers = null)
     {
         if (context.Response.HasStarted)
         {
@@ -32,6 +36,7 @@ internal sealed record GatewayProblem(
         context.Response.StatusCode = Status;
         context.Response.ContentType = "application/problem+json";
         context.Response.Headers.CacheControl = "no-store";
+        headers?.Invoke(context.Response.Headers);
         var withTrace = this with { TraceId = context.TraceIdentifier };
         return JsonSerializer.SerializeAsync(
             context.Response.Body, withTrace, ProblemJsonContext.Default.GatewayProblem, context.RequestAborted);
@@ -53,6 +58,54 @@ internal sealed record ProblemCode(string Value, int Status, string Title)
         new("proxy.backend_timeout", StatusCodes.Status504GatewayTimeout, "The backend did not answer in time");
     public static readonly ProblemCode BadGateway =
         new("proxy.bad_gateway", StatusCodes.Status502BadGateway, "The backend's response could not be relayed");
+    public static readonly ProblemCode ManagementUnauthenticated =
+        new("management.unauthenticated", StatusCodes.Status401Unauthorized, "A valid management bearer token is required");
+    public static readonly ProblemCode ManagementForbidden =
+        new("management.forbidden", StatusCodes.Status403Forbidden, "The caller's roles do not allow this");
+    public static readonly ProblemCode WrongTenant =
+        new("management.wrong_tenant", StatusCodes.Status403Forbidden, "The caller belongs to another tenant");
+    public static readonly ProblemCode TenantNotFound =
+        new("tenant.not_found", StatusCodes.Status404NotFound, "No such tenant");
+    public static readonly ProblemCode InvalidRequest =
+        new("request.invalid", StatusCodes.Status400BadRequest, "The request is invalid");
+    public static readonly ProblemCode RequestTooLarge =
+        new("request.too_large", StatusCodes.Status413PayloadTooLarge, "The request body is too large");
+    public static readonly ProblemCode UnsupportedMediaType =
+        new("request.unsupported_media_type", StatusCodes.Status415UnsupportedMediaType, "The request body must be application/json");
+    public static readonly ProblemCode GrantNotFound =
+        new("grant.not_found", StatusCodes.Status404NotFound, "No such support grant");
+    public static readonly ProblemCode GrantNotActive =
+        new("grant.not_active", StatusCodes.Status409Conflict, "The support grant is not active");
+    public static readonly ProblemCode GrantNotOwner =
+        new("grant.not_owner", StatusCodes.Status403Forbidden, "Only the grant's creator or a tenant admin may disable it");
+    public static readonly ProblemCode GrantorRequiresAdmin =
+        new("grant.grantor_requires_admin", StatusCodes.Status403Forbidden, "Naming another user as grantor requires tenant admin");
+    public static readonly ProblemCode SupportDisabledForTenant =
+        new("support.disabled_for_tenant", StatusCodes.Status409Conflict, "The platform has disabled support access for this tenant");
+    public static readonly ProblemCode GrantStoreUnavailable =
+        new("grant_store.unavailable", StatusCodes.Status503ServiceUnavailable, "The support grant store is unavailable");
+    public static readonly ProblemCode AuditUnavailable =
+        new("audit.unavailable", StatusCodes.Status503ServiceUnavailable, "The audit trail cannot record this action");
+    public static readonly ProblemCode SupportLoginInvalid =
+        new("support.login.invalid", StatusCodes.Status401Unauthorized, "The support login or password is wrong");
+    public static readonly ProblemCode SupportLoginMalformed =
+        new("support.login.malformed", StatusCodes.Status400BadRequest, "The support login name is malformed");
+    public static readonly ProblemCode SupportLoginTenantMismatch =
+        new("support.login.tenant_mismatch", StatusCodes.Status400BadRequest, "The login's tenant prefix contradicts the host");
+    public static readonly ProblemCode SupportLoginTenantRequired =
+        new("support.login.tenant_required", StatusCodes.Status400BadRequest, "Name the tenant: log in on the tenant's host or as tenant/jill$john");
+    public static readonly ProblemCode SupportLoginRateLimited =
+        new("support.login.rate_limited", StatusCodes.Status429TooManyRequests, "Too many failed support logins; try again later");
+    public static readonly ProblemCode SupportSessionInvalid =
+        new("support.session.invalid", StatusCodes.Status401Unauthorized, "The support session token is invalid, expired or ended");
+    public static readonly ProblemCode SupportSessionWrongTenant =
+        new("support.session.wrong_tenant", StatusCodes.Status403Forbidden, "The support session belongs to another tenant");
+    public static readonly ProblemCode SupportNotPermitted =
+        new("support.not_permitted", StatusCodes.Status403Forbidden, "This support user may not support this tenant");
+    public static readonly ProblemCode SupportNoGrant =
+        new("support.no_grant", StatusCodes.Status403Forbidden, "The tenant has not granted support access");
+    public static readonly ProblemCode SupportNoTarget =
+        new("support.no_target", StatusCodes.Status403Forbidden, "No user to act as: name one (jill$john) or configure the tenant's designated admin");
     public static readonly ProblemCode InternalError =
         new("gateway.internal_error", StatusCodes.Status500InternalServerError, "The gateway failed to handle the request");
 }

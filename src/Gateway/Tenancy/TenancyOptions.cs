@@ -16,4 +16,7 @@ internal sealed class TenantOptions
 
     /// <summary>IANA time zone of the tenant; grant close dates end at 23:59:59 in this zone.</summary>
     public string TimeZone { get; init; } = "UTC";
+
+    /// <summary>The tenant account a support login without a target user (<c>jill$</c>) acts as, unless a grant names a grantor.</summary>
+    public string? DesignatedAdmin { get; init; }
 }

@@ -41,7 +41,11 @@ internal sealed class GatewayHost : IAsyncDisposable
     public static Task<GatewayHost> StartAsync(IReadOnlyDictionary<string, Uri> clusterAddresses, params string[] extraArgs) =>
         StartAsync(null, clusterAddresses, extraArgs);
 
-    public static async Task<GatewayHost> StartAsync(TempConfigDirectory? config, IReadOnlyDictionary<string, Uri> clusterAddresses, params string[] extraArgs)
+    public static async Task<GatewayHost> StartAsync(
+        TempConfigDirectory? config,
+        IReadOnlyDictionary<string, Uri> clusterAddresses,
+        string[]? extraArgs = null,
+        Action<WebApplicationBuilder>? configure = null)
     {
         var owned = config is null ? new TempConfigDirectory() : null;
         config ??= owned!;
@@ -54,11 +58,15 @@ internal sealed class GatewayHost : IAsyncDisposable
             $"--Serilog:WriteTo:File:Args:path={Path.Combine(config.LogDirectory, "gateway-.log")}",
         };
         args.AddRange(clusterAddresses.Select(c => $"--ReverseProxy:Clusters:{c.Key}:Destinations:primary:Address={c.Value}"));
-        args.AddRange(extraArgs);
+        args.AddRange(extraArgs ?? []);
 
         try
         {
-            var app = await GatewayApp.CreateAsync([.. args], builder => builder.Logging.AddProvider(logs));
+            var app = await GatewayApp.CreateAsync([.. args], builder =>
+            {
+                builder.Logging.AddProvider(logs);
+                configure?.Invoke(builder);
+            });
             await app.StartAsync();
             return new GatewayHost(app, config, owned, logs);
         }

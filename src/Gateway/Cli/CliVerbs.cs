@@ -1,0 +1,187 @@
+using System.Security.Claims;
+using Gateway.Authentication;
+using Gateway.Hosting;
+using Gateway.Management;
+using Gateway.Tenancy;
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Tokens;
+
+namespace Gateway.Cli;
+
+/// <summary>
+/// Verbs of the gateway binary (<c>dotnet run --project src/Gateway -- VERB ...</c>).
+/// Exit codes: 0 done, 1 refused, 2 bad usage or configuration.
+/// </summary>
+internal static class CliVerbs
+{
+    public static readonly string[] Names = ["token", "hash-password"];
+
+    public static async Task<int> RunAsync(string[] args, TextReader input, TextWriter output, TextWriter error)
+    {
+        try
+        {
+            return args[0] switch
+            {
+                "token" => Token(args[1..], output, error),
+                "hash-password" => await HashPasswordAsync(input, output, error),
+                _ => Usage(error),
+            };
+        }
+        catch (GatewayConfigurationException ex)
+        {
+            await error.WriteLineAsync("The configuration is invalid:");
+            foreach (var line in ex.Errors)
+            {
+                await error.WriteLineAsync("  - " + line);
+            }
+
+            return 2;
+        }
+    }
+
+    /// <summary>Prints a management token signed with the configuration's demo issuer key.</summary>
+    private static int Token(string[] args, TextWriter output, TextWriter error)
+    {
+        var options = CliOptions.Parse(args, ["--tenant", "--user", "--role", "--issuer", "--config-dir", "--lifetime"]);
+        if (options.Error is not null)
+        {
+            error.WriteLine($"token: {options.Error}");
+            return Usage(error);
+        }
+
+        var configuration = LoadConfiguration(args);
+        if (configuration.GetValue<bool>("Gateway:Production"))
+        {
+            error.WriteLine("token: refused: this configuration is marked Gateway:Production; demo tokens are for development only.");
+            return 1;
+        }
+
+        var user = options.Single("--user");
+        var roles = options.All("--role").SelectMany(r => r.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).Distinct().ToArray();
+        var tenant = options.Single("--tenant");
+        string[] known = [ManagementCaller.PlatformAdmin, ManagementCaller.TenantAdmin, ManagementCaller.TenantUser];
+        if (string.IsNullOrWhiteSpace(user) || roles.Length == 0 || roles.Any(r => !known.Contains(r)))
+        {
+            error.WriteLine($"token: --user and at least one --role ({string.Join(", ", known)}) are required.");
+            return 2;
+        }
+
+        var tenants = new TenancyOptions();
+        configuration.GetSection(TenancyOptions.SectionName).Bind(tenants.Tenants);
+        if (roles.Any(r => r != ManagementCaller.PlatformAdmin) && (tenant is null || !tenants.Tenants.ContainsKey(tenant)))
+        {
+            error.WriteLine($"token: tenant roles need --tenant, one of: {string.Join(", ", tenants.Tenants.Keys)}.");
+            return 2;
+        }
+
+        var management = new ManagementOptions();
+        configuration.GetSection(ManagementOptions.SectionName).Bind(management);
+        var issuerName = options.Single("--issuer");
+        var issuer = management.Issuers
+            .Where(i => i.Value.SigningKey is not null && (issuerName is null || i.Key == issuerName))
+            .Select(i => i.Value)
+            .FirstOrDefault();
+        if (issuer is null)
+        {
+            error.WriteLine("token: the configuration has no issuer with a SigningKey (Management:Issuers:*:SigningKey).");
+            return 1;
+        }
+
+        var lifetime = management.DemoTokenLifetime;
+        if (options.Single("--lifetime") is { } text && (!TimeSpan.TryParse(text, System.Globalization.CultureInfo.InvariantCulture, out lifetime) || lifetime <= TimeSpan.Zero))
+        {
+            error.WriteLine("token: --lifetime is a time span such as 01:00:00.");
+            return 2;
+        }
+
+        var claims = new Dictionary<string, object> { ["sub"] = user, ["roles"] = roles };
+        if (tenant is not null)
+        {
+            claims["tenant"] = tenant;
+        }
+
+        var now = DateTime.UtcNow;
+        var token = new JsonWebTokenHandler().CreateToken(new SecurityTokenDescriptor
+        {
+            Issuer = issuer.Issuer,
+            Audience = issuer.Audience,
+            Claims = claims,
+            IssuedAt = now,
+            NotBefore = now,
+            Expires = now + lifetime,
+            SigningCredentials = new SigningCredentials(ManagementKeys.SymmetricKey(issuer), SecurityAlgorithms.HmacSha256),
+            Subject = new ClaimsIdentity(),
+        });
+        output.WriteLine(token);
+        return 0;
+    }
+
+    /// <summary>Reads a password from standard input and prints its PBKDF2 hash for the support-user directory.</summary>
+    private static async Task<int> HashPasswordAsync(TextReader input, TextWriter output, TextWriter error)
+    {
+        var password = await input.ReadLineAsync();
+        if (string.IsNullOrEmpty(password))
+        {
+            await error.WriteLineAsync("hash-password: give the password on standard input (one line).");
+            return 2;
+        }
+
+        await output.WriteLineAsync(PasswordHasher.Hash(password));
+        return 0;
+    }
+
+    private static IConfiguration LoadConfiguration(string[] args)
+    {
+        var directory = ConfigDirectory.Resolve(args, Environment.GetEnvironmentVariable);
+        return new ConfigurationBuilder()
+            .AddJsonFile(Path.Combine(directory, ConfigDirectory.SettingsFile), optional: false, reloadOnChange: false)
+            .AddEnvironmentVariables()
+            .Build();
+    }
+
+    private static int Usage(TextWriter error)
+    {
+        error.WriteLine("""
+            usage:
+              Gateway [--config-dir D] [--urls U] [--Section:Key=value ...]      run the gateway
+              Gateway token --user U --role R [--role R2] [--tenant T] [--issuer NAME] [--lifetime hh:mm:ss] [--config-dir D]
+              Gateway hash-password < password.txt
+            """);
+        return 2;
+    }
+
+    /// <summary>A minimal "--name value" parser: the verbs take few options, all of this form.</summary>
+    private sealed class CliOptions
+    {
+        private readonly List<KeyValuePair<string, string>> _values = [];
+
+        public string? Error { get; private set; }
+
+        public static CliOptions Parse(string[] args, string[] allowed)
+        {
+            var result = new CliOptions();
+            for (var i = 0; i < args.Length; i++)
+            {
+                if (!allowed.Contains(args[i]))
+                {
+                    result.Error = $"unknown argument '{args[i]}'";
+                    return result;
+                }
+
+                if (i + 1 >= args.Length)
+                {
+                    result.Error = $"{args[i]} needs a value";
+                    return result;
+                }
+
+                result._values.Add(KeyValuePair.Create(args[i], args[++i]));
+            }
+
+            return result;
+        }
+
+        public string? Single(string name) => _values.LastOrDefault(v => v.Key == name).Value;
+
+        public IEnumerable<string> All(string name) => _values.Where(v => v.Key == name).Select(v => v.Value);
+    }
+}

@@ -1,0 +1,305 @@
+using Gateway.Auditing;
+using Gateway.Management;
+using Gateway.Problems;
+using Gateway.Tenancy;
+using Microsoft.Extensions.Options;
+
+namespace Gateway.Grants;
+
+/// <summary>
+/// The rules of PRODUCT.md §4 for changing support access: who may do what, what a new grant
+/// gets by default, and the audit event of every change. Storage is <see cref="IGrantStore"/>'s.
+/// </summary>
+internal sealed partial class GrantService(
+    IGrantStore store,
+    TimeProvider time,
+    IOptions<GrantsOptions> grantsOptions,
+    IOptions<TenancyOptions> tenancy,
+    IAuditSink audit,
+    ILogger<GrantService> logger)
+{
+    private const int MaxUserNameLength = 128;
+
+    private GrantsOptions Options => grantsOptions.Value;
+
+    public async Task<Outcome<SupportGrant>> CreateAsync(ManagementCaller caller, string tenant, CreateGrantRequest request, CancellationToken cancellationToken)
+    {
+        if (Authorize(caller, tenant, allowPlatformAdmin: false, requireTenantAdmin: false) is { } refused)
+        {
+            return Outcome<SupportGrant>.Fail(refused.Problem!, refused.Detail);
+        }
+
+        var errors = new List<string>();
+        if (request.Reason is { } reason && (reason.Length > Options.MaxReasonLength || reason.Any(c => char.IsControl(c) && c is not '\n' and not '\t')))
+        {
+            errors.Add($"reason: at most {Options.MaxReasonLength} characters, no control characters.");
+        }
+
+        if (request.DurationHours is not null && request.CloseDate is not null)
+        {
+            errors.Add("durationHours, closeDate: give one or the other.");
+        }
+
+        if (request.DurationHours is { } hours && (hours < 1 || hours > Options.MaxDurationHours))
+        {
+            errors.Add($"durationHours: from 1 to {Options.MaxDurationHours}.");
+        }
+
+        if (request.Grantor is { } grantor && !IsUserName(grantor))
+        {
+            errors.Add($"grantor: a user name of 1 to {MaxUserNameLength} characters without whitespace, control characters, '$' or '/'.");
+        }
+
+        var now = time.GetUtcNow();
+        DateTimeOffset expiresAt = default;
+        if (request.CloseDate is { } closeDate)
+        {
+            expiresAt = EndOfDay(closeDate, tenancy.Value.Tenants[tenant].TimeZone);
+            if (expiresAt <= now)
+            {
+                errors.Add("closeDate: must not be in the past.");
+            }
+            else if (expiresAt - now > TimeSpan.FromHours(Options.MaxDurationHours))
+            {
+                errors.Add($"closeDate: at most {Options.MaxDurationHours} hours ahead.");
+            }
+        }
+
+        if (errors.Count > 0)
+        {
+            return Outcome<SupportGrant>.Fail(ProblemCode.InvalidRequest, string.Join(" ", errors));
+        }
+
+        if (request.Grantor is { } named && named != caller.Subject && !caller.IsTenantAdminOf(tenant))
+        {
+            return Outcome<SupportGrant>.Fail(ProblemCode.GrantorRequiresAdmin);
+        }
+
+        var state = await store.GetStateAsync(tenant, cancellationToken);
+        if (state.Override is { Mode: TenantOverrideMode.Disabled } disabled && disabled.IsInForceAt(now))
+        {
+            return Outcome<SupportGrant>.Fail(ProblemCode.SupportDisabledForTenant,
+                disabled.Until is { } until ? $"Disabled until {until:O}." : "Disabled until the platform enables it.");
+        }
+
+        if (request.CloseDate is null)
+        {
+            expiresAt = now.AddHours(request.DurationHours ?? state.Platform.RequestDurationHours);
+        }
+
+        var grant = new SupportGrant
+        {
+            Id = GrantId.New(),
+            Tenant = tenant,
+            CreatedBy = caller.Subject,
+            CreatedAt = now,
+            Reason = request.Reason,
+            ExpiresAt = expiresAt,
+            Grantor = request.Grantor,
+            DenyData = request.DenyData ?? state.Platform.DefaultDenyData,
+            DenyConfig = request.DenyConfig ?? state.Platform.DefaultDenyConfig,
+        };
+        await store.CreateGrantAsync(grant, cancellationToken);
+        Audit(caller, tenant, "support-grant-created", [grant.Id], new Dictionary<string, string?>
+        {
+            ["expiresAt"] = grant.ExpiresAt.ToString("O"),
+            ["denyData"] = grant.DenyData ? "true" : "false",
+            ["denyConfig"] = grant.DenyConfig ? "true" : "false",
+            ["grantor"] = grant.Grantor,
+            ["reason"] = grant.Reason,
+        });
+        return grant;
+    }
+
+    public async Task<Outcome<SupportGrant>> GetAsync(ManagementCaller caller, string tenant, string id, CancellationToken cancellationToken)
+    {
+        if (Authorize(caller, tenant, allowPlatformAdmin: true, requireTenantAdmin: false) is { } refused)
+        {
+            return Outcome<SupportGrant>.Fail(refused.Problem!, refused.Detail);
+        }
+
+        return GrantId.TryParse(id, out var grantId) && await store.GetGrantAsync(tenant, grantId, cancellationToken) is { } grant
+            ? grant
+            : Outcome<SupportGrant>.Fail(ProblemCode.GrantNotFound);
+    }
+
+    public async Task<Outcome<IReadOnlyList<SupportGrant>>> ListAsync(ManagementCaller caller, string tenant, bool includeHistory, CancellationToken cancellationToken)
+    {
+        if (Authorize(caller, tenant, allowPlatformAdmin: true, requireTenantAdmin: true) is { } refused)
+        {
+            return Outcome<IReadOnlyList<SupportGrant>>.Fail(refused.Problem!, refused.Detail);
+        }
+
+        return Outcome<IReadOnlyList<SupportGrant>>.From(await store.ListGrantsAsync(tenant, includeHistory, cancellationToken));
+    }
+
+    /// <summary>Disables one grant: its creator, or a tenant admin of the tenant.</summary>
+    public async Task<Outcome<SupportGrant>> RevokeAsync(ManagementCaller caller, string tenant, string id, CancellationToken cancellationToken)
+    {
+        if (Authorize(caller, tenant, allowPlatformAdmin: false, requireTenantAdmin: false) is { } refused)
+        {
+            return Outcome<SupportGrant>.Fail(refused.Problem!, refused.Detail);
+        }
+
+        if (!GrantId.TryParse(id, out var grantId) || await store.GetGrantAsync(tenant, grantId, cancellationToken) is not { } grant)
+        {
+            return Outcome<SupportGrant>.Fail(ProblemCode.GrantNotFound);
+        }
+
+        if (grant.CreatedBy != caller.Subject && !caller.IsTenantAdminOf(tenant))
+        {
+            return Outcome<SupportGrant>.Fail(ProblemCode.GrantNotOwner);
+        }
+
+        var revoked = await store.RevokeGrantAsync(tenant, grantId, caller.Subject, time.GetUtcNow(), cancellationToken);
+        if (revoked is null)
+        {
+            return Outcome<SupportGrant>.Fail(ProblemCode.GrantNotActive, $"The grant is {grant.StatusAt(time.GetUtcNow()).ToString().ToLowerInvariant()}.");
+        }
+
+        Audit(caller, tenant, "support-grant-revoked", [grantId], null);
+        return revoked;
+    }
+
+    /// <summary>A tenant admin's disable: revokes every active grant of the tenant.</summary>
+    public async Task<Outcome<IReadOnlyList<SupportGrant>>> RevokeAllAsync(ManagementCaller caller, string tenant, CancellationToken cancellationToken)
+    {
+        if (Authorize(caller, tenant, allowPlatformAdmin: false, requireTenantAdmin: true) is { } refused)
+        {
+            return Outcome<IReadOnlyList<SupportGrant>>.Fail(refused.Problem!, refused.Detail);
+        }
+
+        var revoked = await store.RevokeAllAsync(tenant, caller.Subject, time.GetUtcNow(), cancellationToken);
+        Audit(caller, tenant, "support-grants-revoked-all", [.. revoked.Select(g => g.Id)], null);
+        return Outcome<IReadOnlyList<SupportGrant>>.From(revoked);
+    }
+
+    public async Task<Outcome<PlatformSupportSettings>> GetPlatformSettingsAsync(ManagementCaller caller, CancellationToken cancellationToken) =>
+        caller.IsPlatformAdmin
+            ? await store.GetPlatformSettingsAsync(cancellationToken)
+            : Outcome<PlatformSupportSettings>.Fail(ProblemCode.ManagementForbidden, "Platform settings are for platform admins.");
+
+    public async Task<Outcome<PlatformSupportSettings>> SetPlatformSettingsAsync(ManagementCaller caller, PlatformSettingsRequest request, CancellationToken cancellationToken)
+    {
+        if (!caller.IsPlatformAdmin)
+        {
+            return Outcome<PlatformSupportSettings>.Fail(ProblemCode.ManagementForbidden, "Platform settings are for platform admins.");
+        }
+
+        if (request.RequestDurationHours < 1 || request.RequestDurationHours > Options.MaxDurationHours)
+        {
+            return Outcome<PlatformSupportSettings>.Fail(ProblemCode.InvalidRequest, $"requestDurationHours: from 1 to {Options.MaxDurationHours}.");
+        }
+
+        var settings = new PlatformSupportSettings
+        {
+            EnabledForAllTenants = request.EnabledForAllTenants,
+            RequestDurationHours = request.RequestDurationHours,
+            DefaultDenyData = request.DefaultDenyData,
+            DefaultDenyConfig = request.DefaultDenyConfig,
+        };
+        await store.SetPlatformSettingsAsync(settings, cancellationToken);
+        Audit(caller, null, "support-platform-settings-changed", null, new Dictionary<string, string?>
+        {
+            ["enabledForAllTenants"] = settings.EnabledForAllTenants ? "true" : "false",
+            ["requestDurationHours"] = settings.RequestDurationHours.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["defaultDenyData"] = settings.DefaultDenyData ? "true" : "false",
+            ["defaultDenyConfig"] = settings.DefaultDenyConfig ? "true" : "false",
+        });
+        return settings;
+    }
+
+    public async Task<Outcome<TenantSupportOverride>> SetTenantOverrideAsync(ManagementCaller caller, string tenant, TenantOverrideRequest request, CancellationToken cancellationToken)
+    {
+        if (!caller.IsPlatformAdmin)
+        {
+            return Outcome<TenantSupportOverride>.Fail(ProblemCode.ManagementForbidden, "Tenant overrides are for platform admins.");
+        }
+
+        if (!tenancy.Value.Tenants.ContainsKey(tenant))
+        {
+            return Outcome<TenantSupportOverride>.Fail(ProblemCode.TenantNotFound);
+        }
+
+        var now = time.GetUtcNow();
+        if (request.Until is { } until && (request.Mode == TenantOverrideMode.Inherit || until <= now))
+        {
+            return Outcome<TenantSupportOverride>.Fail(ProblemCode.InvalidRequest, "until: only with mode enabled or disabled, and in the future.");
+        }
+
+        var value = new TenantSupportOverride { Mode = request.Mode, Until = request.Until, SetBy = caller.Subject, SetAt = now };
+        await store.SetTenantOverrideAsync(tenant, value, cancellationToken);
+        Audit(caller, tenant, "support-tenant-override-changed", null, new Dictionary<string, string?>
+        {
+            ["mode"] = request.Mode.ToString().ToLowerInvariant(),
+            ["until"] = request.Until?.ToString("O"),
+        });
+        return value;
+    }
+
+    /// <summary>Who may look at a tenant's support status: its users and platform admins.</summary>
+    public Outcome<bool> AuthorizeStatus(ManagementCaller caller, string tenant) =>
+        Authorize(caller, tenant, allowPlatformAdmin: true, requireTenantAdmin: false) is { } refused
+            ? Outcome<bool>.Fail(refused.Problem!, refused.Detail)
+            : true;
+
+    /// <summary>
+    /// The tenant check comes first, so a token of another tenant learns nothing about this one
+    /// (not even whether it exists).
+    /// </summary>
+    private Outcome<bool>? Authorize(ManagementCaller caller, string tenant, bool allowPlatformAdmin, bool requireTenantAdmin)
+    {
+        if (allowPlatformAdmin && caller.IsPlatformAdmin)
+        {
+            return tenancy.Value.Tenants.ContainsKey(tenant) ? null : Outcome<bool>.Fail(ProblemCode.TenantNotFound);
+        }
+
+        if (!caller.IsTenantUserOf(tenant))
+        {
+            return caller.Tenant is not null && caller.Tenant != tenant
+                ? Outcome<bool>.Fail(ProblemCode.WrongTenant)
+                : Outcome<bool>.Fail(ProblemCode.ManagementForbidden, "A tenant-user or tenant-admin token of this tenant is required.");
+        }
+
+        if (requireTenantAdmin && !caller.IsTenantAdminOf(tenant))
+        {
+            return Outcome<bool>.Fail(ProblemCode.ManagementForbidden, "A tenant-admin token is required.");
+        }
+
+        return tenancy.Value.Tenants.ContainsKey(tenant) ? null : Outcome<bool>.Fail(ProblemCode.TenantNotFound);
+    }
+
+    private void Audit(ManagementCaller caller, string? tenant, string action, IReadOnlyList<GrantId>? grants, IReadOnlyDictionary<string, string?>? details)
+    {
+        var accepted = audit.TryWrite(new AuditEvent
+        {
+            Timestamp = time.GetUtcNow(),
+            Category = "configuration",
+            Action = action,
+            UserName = caller.Subject,
+            UserId = caller.Subject,
+            UserRoles = [.. caller.Roles],
+            Tenant = tenant ?? caller.Tenant,
+            GrantIds = grants?.Select(g => g.Value).ToArray(),
+            Details = details,
+        });
+        if (!accepted)
+        {
+            LogAuditRefused(logger, action, tenant);
+        }
+    }
+
+    /// <summary>23:59:59 of the date in the tenant's zone, as an instant.</summary>
+    internal static DateTimeOffset EndOfDay(DateOnly date, string timeZoneId)
+    {
+        var zone = TimeZoneInfo.FindSystemTimeZoneById(timeZoneId);
+        var local = date.ToDateTime(new TimeOnly(23, 59, 59), DateTimeKind.Unspecified);
+        return new DateTimeOffset(local, zone.GetUtcOffset(local));
+    }
+
+    private static bool IsUserName(string name) =>
+        name.Length is > 0 and <= MaxUserNameLength && !name.Any(c => char.IsWhiteSpace(c) || char.IsControl(c) || c is '$' or '/');
+
+    [LoggerMessage(EventId = 1400, Level = LogLevel.Critical, Message = "The audit sink refused the event {Action} for tenant {Tenant}; the change was made")]
+    private static partial void LogAuditRefused(ILogger logger, string action, string? tenant);
+}

@@ -1,0 +1,94 @@
+namespace Gateway.Grants;
+
+/// <summary>Where a tenant's support access comes from.</summary>
+internal enum SupportAccessSource
+{
+    Grant,
+    Platform,
+    TenantOverride,
+}
+
+/// <summary>One thing that lets support in, with its isolation and end (null: until changed).</summary>
+internal sealed record SupportAccessEntry(SupportAccessSource Source, GrantId? GrantId, bool DenyData, bool DenyConfig, DateTimeOffset? Until, string? Grantor);
+
+/// <summary>
+/// The answer of the read path for a tenant: is support active, through what, with which
+/// isolation. Permissions add up over entries: data is reachable when any entry allows data,
+/// configuration writable when any entry allows config writes.
+/// </summary>
+internal sealed record SupportAccess(string Tenant, IReadOnlyList<SupportAccessEntry> Entries, string? DeniedBy)
+{
+    public bool IsActive => Entries.Count > 0;
+
+    /// <summary>True when no entry allows data (only meaningful while active).</summary>
+    public bool DenyData => Entries.All(e => e.DenyData);
+
+    public bool DenyConfig => Entries.All(e => e.DenyConfig);
+
+    /// <summary>The latest end among entries; null while any entry has no end (or none is active).</summary>
+    public DateTimeOffset? Until => Entries.Count == 0 || Entries.Any(e => e.Until is null) ? null : Entries.Max(e => e.Until);
+
+    public IEnumerable<GrantId> GrantIds => Entries.Where(e => e.GrantId is not null).Select(e => e.GrantId!.Value);
+
+    /// <summary>Sessions of this tenant ended by logout (their tokens are refused until they expire).</summary>
+    public IReadOnlySet<string> RevokedSessions { get; init; } = new HashSet<string>(StringComparer.Ordinal);
+
+    public bool IsSessionRevoked(string sessionId) => RevokedSessions.Contains(sessionId);
+
+    /// <summary>
+    /// The pure rule of PRODUCT.md §4: a platform "disabled" override shuts support off whatever
+    /// grants exist; an "enabled" override or platform-wide enablement counts as a grant with the
+    /// platform's default isolation; each active grant counts on its own.
+    /// </summary>
+    public static SupportAccess Evaluate(TenantSupportState state, DateTimeOffset now)
+    {
+        var tenantOverride = state.Override is { } o && o.IsInForceAt(now) ? o : null;
+        if (tenantOverride?.Mode == TenantOverrideMode.Disabled)
+        {
+            return new SupportAccess(state.Tenant, [], "platform-override-disabled") { RevokedSessions = state.RevokedSessions };
+        }
+
+        var entries = new List<SupportAccessEntry>();
+        if (tenantOverride?.Mode == TenantOverrideMode.Enabled)
+        {
+            entries.Add(new SupportAccessEntry(SupportAccessSource.TenantOverride, null,
+                state.Platform.DefaultDenyData, state.Platform.DefaultDenyConfig, tenantOverride.Until, null));
+        }
+        else if (state.Platform.EnabledForAllTenants)
+        {
+            entries.Add(new SupportAccessEntry(SupportAccessSource.Platform, null,
+                state.Platform.DefaultDenyData, state.Platform.DefaultDenyConfig, null, null));
+        }
+
+        foreach (var grant in state.ActiveGrants)
+        {
+            if (grant.IsActiveAt(now))
+            {
+                entries.Add(new SupportAccessEntry(SupportAccessSource.Grant, grant.Id, grant.DenyData, grant.DenyConfig, grant.ExpiresAt, grant.Grantor));
+            }
+        }
+
+        return new SupportAccess(state.Tenant, entries, entries.Count == 0 ? "no-grant" : null) { RevokedSessions = state.RevokedSessions };
+    }
+
+    /// <summary>The first moment this answer may change by itself (an expiry), if any.</summary>
+    public static DateTimeOffset? NextChange(TenantSupportState state, DateTimeOffset now)
+    {
+        DateTimeOffset? next = null;
+        void Consider(DateTimeOffset? at)
+        {
+            if (at is { } value && value > now && (next is null || value < next))
+            {
+                next = value;
+            }
+        }
+
+        Consider(state.Override?.Until);
+        foreach (var grant in state.ActiveGrants)
+        {
+            Consider(grant.ExpiresAt);
+        }
+
+        return next;
+    }
+}

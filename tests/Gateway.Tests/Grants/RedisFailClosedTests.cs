@@ -1,0 +1,259 @@
+using System.Diagnostics;
+using Gateway.Grants;
+using Gateway.Tests.Infrastructure;
+using Microsoft.Extensions.Options;
+using StackExchange.Redis;
+using Xunit.Abstractions;
+
+namespace Gateway.Tests.Grants;
+
+/// <summary>
+/// PRODUCT.md §4 "fail closed": with the real redis-server stopped or frozen, every store call
+/// fails as unavailable within its budget (never a guess, never a hang), the invalidation
+/// channel reports itself down, and everything comes back on its own with the server.
+/// This class stops and freezes its server, so it has its own (class fixture).
+/// </summary>
+public sealed class RedisFailClosedTests(RedisFixture redis, ITestOutputHelper output) : IClassFixture<RedisFixture>, IAsyncLifetime
+{
+    private const string Acme = "acme";
+
+    /// <summary>StoreTimeout (the default 200 ms) plus slack for a loaded test machine.</summary>
+    private static readonly TimeSpan CallBound = TimeSpan.FromSeconds(1);
+
+    private static readonly TimeSpan ReconnectDeadline = TimeSpan.FromSeconds(15);
+    private static readonly CancellationToken Ct = CancellationToken.None;
+    private readonly GrantsOptions _options = new();
+    private readonly List<(RedisGrantStore Store, ConnectionMultiplexer Connection)> _owned = [];
+
+    private RedisServer Server => redis.Server;
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
+    {
+        foreach (var (store, connection) in _owned)
+        {
+            store.Dispose();
+            await connection.CloseAsync(allowCommandsToComplete: false);
+            connection.Dispose();
+        }
+    }
+
+    [Fact]
+    public async Task StoppedServer_EveryCallFailsClosedQuickly_AndTheStoreRecoversOnRestart()
+    {
+        var (store, connection) = await StartStoreAsync();
+        var grant = NewGrant();
+        await store.CreateGrantAsync(grant, Ct);
+
+        await Server.StopAsync();
+        try
+        {
+            await store.UntilInvalidationsAsync(connected: false, ReconnectDeadline);
+
+            await AssertEveryCallUnavailableAsync(store, grant, NewGrant());
+        }
+        finally
+        {
+            if (!Server.IsRunning)
+            {
+                await Server.StartAgainAsync();
+            }
+        }
+
+        await store.UntilInvalidationsAsync(connected: true, ReconnectDeadline);
+        await UntilAnsweringAsync(store, connection);
+
+        // The test server keeps nothing on disk, so it comes back empty.
+        var fresh = NewGrant();
+        await store.CreateGrantAsync(fresh, Ct);
+        Assert.Equal([fresh.Id], (await store.GetStateAsync(Acme, Ct)).ActiveGrants.Select(g => g.Id));
+        Assert.True(await store.PingAsync(Ct));
+    }
+
+    [Fact]
+    public async Task PausedServer_CallsFailWithinTheBudget_WithoutStarvingThreads_AndRecoverOnResume()
+    {
+        var (store, connection) = await StartStoreAsync();
+        var grant = NewGrant();
+        await store.CreateGrantAsync(grant, Ct);
+
+        var attempted = NewGrant();
+        Server.Pause();
+        try
+        {
+            await AssertEveryCallUnavailableAsync(store, grant, attempted);
+
+            // The caller giving up is cancellation, not "unavailable".
+            using (var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(50)))
+            {
+                var cancelled = await Record.ExceptionAsync(() => store.GetStateAsync(Acme, cancel.Token));
+                Assert.IsAssignableFrom<OperationCanceledException>(cancelled);
+            }
+
+            var threadsBefore = ThreadPool.ThreadCount;
+            var elapsed = Stopwatch.StartNew();
+            var calls = Enumerable.Range(0, 200).Select(_ => Record.ExceptionAsync(() => store.GetStateAsync(Acme, Ct))).ToArray();
+            var probe = Stopwatch.StartNew();
+            await Task.Run(async () => await Task.Yield());
+            var probeLatency = probe.Elapsed;
+            var outcomes = await Task.WhenAll(calls);
+            var total = elapsed.Elapsed;
+
+            Assert.All(outcomes, e => Assert.IsType<GrantStoreUnavailableException>(e));
+            Assert.True(total < TimeSpan.FromSeconds(2), $"200 concurrent calls took {total}");
+            Assert.True(probeLatency < TimeSpan.FromMilliseconds(250), $"the thread pool took {probeLatency} to run a work item");
+            Assert.True(ThreadPool.ThreadCount - threadsBefore < 50, $"thread pool grew from {threadsBefore} to {ThreadPool.ThreadCount}");
+
+            // The library raises no event for a frozen server; the store's heartbeat notices.
+            await store.UntilInvalidationsAsync(connected: false, TimeSpan.FromSeconds(5));
+        }
+        finally
+        {
+            Server.Resume();
+        }
+
+        await store.UntilInvalidationsAsync(connected: true, ReconnectDeadline);
+        await UntilAnsweringAsync(store, connection);
+
+        // The calls that timed out were still queued when Redis woke up. Writes that grant
+        // access carry a deadline and were dropped; the revocations applied (the safe side).
+        Assert.Null(await store.GetGrantAsync(Acme, attempted.Id, Ct));
+        Assert.Null(await store.GetTenantOverrideAsync(Acme, Ct));
+        Assert.False((await store.GetPlatformSettingsAsync(Ct)).EnabledForAllTenants);
+        Assert.Equal(GrantStatus.Revoked, (await store.GetGrantAsync(Acme, grant.Id, Ct))!.Status);
+
+        var fresh = NewGrant();
+        await store.CreateGrantAsync(fresh, Ct);
+        Assert.Equal([fresh.Id], (await store.GetStateAsync(Acme, Ct)).ActiveGrants.Select(g => g.Id));
+    }
+
+    [Fact]
+    public async Task ServerDownAtStartUp_StartDoesNotThrow_AndTheStoreConnectsWhenRedisArrives()
+    {
+        await Server.StopAsync();
+        RedisGrantStore store;
+        try
+        {
+            (store, _) = await StartStoreAsync(waitForSubscription: false);
+
+            Assert.False(store.InvalidationsConnected);
+            await AssertEveryCallUnavailableAsync(store, NewGrant(), NewGrant());
+        }
+        finally
+        {
+            if (!Server.IsRunning)
+            {
+                await Server.StartAgainAsync();
+            }
+        }
+
+        await store.UntilInvalidationsAsync(connected: true, ReconnectDeadline);
+        var grant = NewGrant();
+        await store.CreateGrantAsync(grant, Ct);
+        Assert.Equal([grant.Id], (await store.GetStateAsync(Acme, Ct)).ActiveGrants.Select(g => g.Id));
+    }
+
+    private async Task<(RedisGrantStore Store, ConnectionMultiplexer Connection)> StartStoreAsync(bool waitForSubscription = true)
+    {
+        var connection = await Server.ConnectAsync();
+        var store = new RedisGrantStore(
+            connection,
+            Options.Create(new RedisOptions { Configuration = Server.ConnectionString, KeyPrefix = RedisFixture.NewKeyPrefix() }),
+            Options.Create(_options),
+            TimeProvider.System,
+            new TestOutputLogger<RedisGrantStore>(output));
+        _owned.Add((store, connection));
+        await store.StartAsync(Ct);
+        if (waitForSubscription)
+        {
+            await store.UntilInvalidationsAsync(connected: true, ReconnectDeadline);
+        }
+
+        return (store, connection);
+    }
+
+    /// <summary>
+    /// Every method of the store, each failing as unavailable within <see cref="CallBound"/>.
+    /// The writes that would grant access go first: <paramref name="attempted"/> is the grant it
+    /// tries to create; the override it tries is "enabled", the platform setting "enabled for all".
+    /// </summary>
+    private async Task AssertEveryCallUnavailableAsync(IGrantStore store, SupportGrant existing, SupportGrant attempted)
+    {
+        var now = DateTimeOffset.UtcNow;
+        var grant = existing;
+        var calls = new (string Name, Func<Task> Call)[]
+        {
+            ("CreateGrant", () => store.CreateGrantAsync(attempted, Ct)),
+            ("SetTenantOverride", () => store.SetTenantOverrideAsync(Acme, new TenantSupportOverride { Mode = TenantOverrideMode.Enabled, SetBy = "root", SetAt = now }, Ct)),
+            ("SetPlatformSettings", () => store.SetPlatformSettingsAsync(new PlatformSupportSettings { EnabledForAllTenants = true }, Ct)),
+            ("GetState", () => store.GetStateAsync(Acme, Ct)),
+            ("GetPlatformSettings", () => store.GetPlatformSettingsAsync(Ct)),
+            ("GetTenantOverride", () => store.GetTenantOverrideAsync(Acme, Ct)),
+            ("GetGrant", () => store.GetGrantAsync(Acme, grant.Id, Ct)),
+            ("ListGrants(active)", () => store.ListGrantsAsync(Acme, includeHistory: false, Ct)),
+            ("ListGrants(all)", () => store.ListGrantsAsync(Acme, includeHistory: true, Ct)),
+            ("RevokeGrant", () => store.RevokeGrantAsync(Acme, grant.Id, "ann", now, Ct)),
+            ("RevokeAll", () => store.RevokeAllAsync(Acme, "ann", now, Ct)),
+        };
+        foreach (var (name, call) in calls)
+        {
+            var elapsed = Stopwatch.StartNew();
+            var error = await Record.ExceptionAsync(call);
+            var took = elapsed.Elapsed;
+            output.WriteLine($"{name}: {took.TotalMilliseconds:0} ms: {error?.Message}");
+            Assert.True(error is GrantStoreUnavailableException, $"{name} threw {error?.GetType().Name ?? "nothing"}: {error?.Message}");
+            Assert.Contains("Redis", error!.Message, StringComparison.Ordinal);
+            Assert.True(took < CallBound, $"{name} took {took}");
+        }
+
+        var pingElapsed = Stopwatch.StartNew();
+        Assert.False(await store.PingAsync(Ct));
+        Assert.True(pingElapsed.Elapsed < CallBound, $"Ping took {pingElapsed.Elapsed}");
+    }
+
+    /// <summary>
+    /// After the subscription is back, the interactive connection may still be reconnecting
+    /// (or, after a freeze, draining its backlog): wait until a PING answers within the budget,
+    /// on the multiplexer's own "restored" event while it is disconnected.
+    /// </summary>
+    private static async Task UntilAnsweringAsync(IGrantStore store, ConnectionMultiplexer connection)
+    {
+        var restored = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        void OnRestored(object? sender, ConnectionFailedEventArgs e) => restored.TrySetResult();
+        connection.ConnectionRestored += OnRestored;
+        try
+        {
+            var deadline = Stopwatch.StartNew();
+            while (!await store.PingAsync(Ct))
+            {
+                var left = ReconnectDeadline - deadline.Elapsed;
+                Assert.True(left > TimeSpan.Zero, $"The store did not answer within {ReconnectDeadline}; connected: {connection.IsConnected}");
+                if (!connection.IsConnected)
+                {
+                    await restored.Task.WaitAsync(left);
+                    restored = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                }
+            }
+        }
+        finally
+        {
+            connection.ConnectionRestored -= OnRestored;
+        }
+    }
+
+    private static SupportGrant NewGrant()
+    {
+        var now = DateTimeOffset.UtcNow;
+        return new SupportGrant
+        {
+            Id = GrantId.New(),
+            Tenant = Acme,
+            CreatedBy = "john",
+            CreatedAt = now,
+            ExpiresAt = now.AddHours(1),
+            DenyData = true,
+            DenyConfig = true,
+        };
+    }
+}
