@@ -44,6 +44,12 @@ internal interface IGrantStore
     /// <summary>Atomically revokes every active grant of the tenant; returns those revoked.</summary>
     Task<IReadOnlyList<SupportGrant>> RevokeAllAsync(string tenant, string revokedBy, DateTimeOffset at, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Ends a support session everywhere (logout): its id is reported in
+    /// <see cref="TenantSupportState.RevokedSessions"/> until <paramref name="until"/> (the token's expiry).
+    /// </summary>
+    Task RevokeSessionAsync(string tenant, string sessionId, DateTimeOffset until, CancellationToken cancellationToken);
+
     /// <summary>Reachable and answering within the budget (for readiness).</summary>
     Task<bool> PingAsync(CancellationToken cancellationToken);
 

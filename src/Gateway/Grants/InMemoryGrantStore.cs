@@ -12,6 +12,7 @@ internal sealed class InMemoryGrantStore(TimeProvider time, IOptions<GrantsOptio
     private readonly Lock _lock = new();
     private readonly Dictionary<string, Dictionary<GrantId, SupportGrant>> _grantsByTenant = new(StringComparer.Ordinal);
     private readonly Dictionary<string, TenantSupportOverride> _overrides = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Dictionary<string, DateTimeOffset>> _endedSessions = new(StringComparer.Ordinal);
     private PlatformSupportSettings _platform = PlatformSupportSettings.Default;
 
     public bool InvalidationsConnected => true;
@@ -24,7 +25,10 @@ internal sealed class InMemoryGrantStore(TimeProvider time, IOptions<GrantsOptio
         lock (_lock)
         {
             var active = Grants(tenant).Values.Where(g => g.IsActiveAt(now)).ToArray();
-            return Task.FromResult(new TenantSupportState(tenant, _platform, CurrentOverride(tenant, now), active));
+            var ended = _endedSessions.TryGetValue(tenant, out var sessions)
+                ? sessions.Where(s => s.Value > now).Select(s => s.Key).ToHashSet(StringComparer.Ordinal)
+                : new HashSet<string>(StringComparer.Ordinal);
+            return Task.FromResult(new TenantSupportState(tenant, _platform, CurrentOverride(tenant, now), active) { RevokedSessions = ended });
         }
     }
 
@@ -150,6 +154,32 @@ internal sealed class InMemoryGrantStore(TimeProvider time, IOptions<GrantsOptio
 
         Invalidated?.Invoke(tenant);
         return Task.FromResult<IReadOnlyList<SupportGrant>>(revoked);
+    }
+
+    public Task RevokeSessionAsync(string tenant, string sessionId, DateTimeOffset until, CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            var now = time.GetUtcNow();
+            if (!_endedSessions.TryGetValue(tenant, out var sessions))
+            {
+                sessions = new Dictionary<string, DateTimeOffset>(StringComparer.Ordinal);
+                _endedSessions[tenant] = sessions;
+            }
+
+            foreach (var expired in sessions.Where(s => s.Value <= now).Select(s => s.Key).ToArray())
+            {
+                sessions.Remove(expired);
+            }
+
+            if (until > now)
+            {
+                sessions[sessionId] = until;
+            }
+        }
+
+        Invalidated?.Invoke(tenant);
+        return Task.CompletedTask;
     }
 
     public Task<bool> PingAsync(CancellationToken cancellationToken) => Task.FromResult(true);

@@ -49,6 +49,7 @@ internal sealed partial class RedisGrantStore : IGrantStore, IDisposable
     private const string GrantIndexKeyPrefix = "grants:";
     private const string ActiveIndexKeyPrefix = "actives:";
     private const string InvalidationChannel = "invalidate";
+    private const string EndedSessionsKeyPrefix = "sessions-ended:";
 
     /// <summary>Consecutive subscribe failures (about 0.75 s of retrying) before a warning is logged.</summary>
     private const int WarnAfterFailures = 5;
@@ -149,10 +150,10 @@ internal sealed partial class RedisGrantStore : IGrantStore, IDisposable
         return result
         """;
 
-    // KEYS: platform, override, active index. ARGV: record key prefix, marker key prefix, caller's now ms.
-    // Returns { platform JSON or nil, override JSON or nil, active grant records... }.
+    // KEYS: platform, override, active index, ended sessions. ARGV: record key prefix, marker key prefix, caller's now ms.
+    // Returns { platform JSON or nil, override JSON or nil, { ended session ids }, active grant records... }.
     private const string GetStateScript = """
-        local result = { redis.call('GET', KEYS[1]), redis.call('GET', KEYS[2]) }
+        local result = { redis.call('GET', KEYS[1]), redis.call('GET', KEYS[2]), redis.call('ZRANGEBYSCORE', KEYS[4], '(' .. ARGV[3], '+inf') }
         local ids = redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. ARGV[3], '+inf')
         for _, id in ipairs(ids) do
           if redis.call('EXISTS', ARGV[2] .. id) == 1 then
@@ -186,6 +187,18 @@ internal sealed partial class RedisGrantStore : IGrantStore, IDisposable
           redis.call('SET', KEYS[1], ARGV[1])
         else
           redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2])
+        end
+        redis.call('PUBLISH', ARGV[3], ARGV[4])
+        return 1
+        """;
+
+    // KEYS: ended sessions. ARGV: session id, token expiry ms, channel, tenant.
+    // A logout is a revocation: no deadline, a late one errs on the safe side.
+    private const string EndSessionScript = LuaPrelude + """
+        redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', server_now())
+        if tonumber(ARGV[2]) > server_now() then
+          redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+          extend(KEYS[1], ARGV[2])
         end
         redis.call('PUBLISH', ARGV[3], ARGV[4])
         return 1
@@ -268,15 +281,16 @@ internal sealed partial class RedisGrantStore : IGrantStore, IDisposable
             "GetState",
             () => _db.ScriptEvaluateAsync(
                 GetStateScript,
-                [Key(PlatformKey), Key(OverrideKeyPrefix + tenant), Key(ActiveIndexKeyPrefix + tenant)],
+                [Key(PlatformKey), Key(OverrideKeyPrefix + tenant), Key(ActiveIndexKeyPrefix + tenant), Key(EndedSessionsKeyPrefix + tenant)],
                 [GrantKeys(tenant), ActiveKeys(tenant), now.ToUnixTimeMilliseconds()]),
             reply =>
             {
-                var items = Items(reply, minimum: 2);
+                var items = Items(reply, minimum: 3);
                 var platform = items[0].IsNull ? PlatformSupportSettings.Default : Parse((RedisValue)items[0], Json.PlatformSupportSettings);
                 var tenantOverride = items[1].IsNull ? null : Parse((RedisValue)items[1], Json.TenantSupportOverride);
-                var active = new List<SupportGrant>(items.Length - 2);
-                for (var i = 2; i < items.Length; i++)
+                var ended = Items(items[2]).Select(i => (string)(RedisValue)i!).ToHashSet(StringComparer.Ordinal);
+                var active = new List<SupportGrant>(items.Length - 3);
+                for (var i = 3; i < items.Length; i++)
                 {
                     // Redis says the marker is there; the clock must agree too.
                     var grant = Parse((RedisValue)items[i], Json.SupportGrant);
@@ -286,7 +300,10 @@ internal sealed partial class RedisGrantStore : IGrantStore, IDisposable
                     }
                 }
 
-                return new TenantSupportState(tenant, platform, tenantOverride?.IsInForceAt(now) == true ? tenantOverride : null, active);
+                return new TenantSupportState(tenant, platform, tenantOverride?.IsInForceAt(now) == true ? tenantOverride : null, active)
+                {
+                    RevokedSessions = ended,
+                };
             },
             cancellationToken);
     }
@@ -414,6 +431,19 @@ internal sealed partial class RedisGrantStore : IGrantStore, IDisposable
             cancellationToken);
         Raise(tenant);
         return revoked;
+    }
+
+    public async Task RevokeSessionAsync(string tenant, string sessionId, DateTimeOffset until, CancellationToken cancellationToken)
+    {
+        await RunAsync(
+            "RevokeSession",
+            () => _db.ScriptEvaluateAsync(
+                EndSessionScript,
+                [Key(EndedSessionsKeyPrefix + tenant)],
+                [sessionId, until.ToUnixTimeMilliseconds(), (RedisValue)ChannelName, tenant]),
+            static _ => true,
+            cancellationToken);
+        Raise(tenant);
     }
 
     public async Task<bool> PingAsync(CancellationToken cancellationToken)

@@ -399,6 +399,7 @@ public abstract class GrantStoreContract : IAsyncLifetime
     [InlineData("revoke-all")]
     [InlineData("override")]
     [InlineData("platform")]
+    [InlineData("end-session")]
     public async Task Change_IsAnnouncedToOtherInstances(string change)
     {
         var peer = await CreatePeerAsync();
@@ -430,11 +431,29 @@ public abstract class GrantStoreContract : IAsyncLifetime
             case "platform":
                 await Store.SetPlatformSettingsAsync(new PlatformSupportSettings { EnabledForAllTenants = true }, Ct);
                 break;
+            case "end-session":
+                await Store.RevokeSessionAsync(Acme, "s_peer", Clock.Now + TimeSpan.FromHours(1), Ct);
+                break;
             default:
                 throw new ArgumentOutOfRangeException(nameof(change), change, null);
         }
 
         await heard;
+    }
+
+    [Fact]
+    public async Task EndedSession_IsReportedUntilItsTokenExpires_ForItsTenantOnly()
+    {
+        await Store.RevokeSessionAsync(Acme, "s_one", Clock.Now + ShortLife, Ct);
+        await Store.RevokeSessionAsync(Acme, "s_two", Clock.Now + TimeSpan.FromHours(1), Ct);
+        await Store.RevokeSessionAsync(Acme, "s_past", Clock.Now - TimeSpan.FromSeconds(1), Ct);
+
+        var state = await Store.GetStateAsync(Acme, Ct);
+        Assert.Equal(["s_one", "s_two"], state.RevokedSessions.Order(StringComparer.Ordinal).ToArray());
+        Assert.Empty((await Store.GetStateAsync(Globex, Ct)).RevokedSessions);
+
+        await Clock.PassAsync(ShortLife + PastExpiry);
+        Assert.Equal(["s_two"], (await Store.GetStateAsync(Acme, Ct)).RevokedSessions.ToArray());
     }
 
     // ---- what a concrete class provides -----------------------------------------------------
