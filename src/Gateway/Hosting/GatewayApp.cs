@@ -1,4 +1,5 @@
 using Gateway.Auditing;
+using Gateway.Authentication;
 using Gateway.Grants;
 using Gateway.Health;
 using Gateway.Management;
@@ -49,6 +50,7 @@ public static partial class GatewayApp
         builder.Services.AddGatewayRouting(builder.Configuration, new RouteConfigurationSource(configDir, settingsArgs));
         builder.Services.AddGatewayGrants(builder.Configuration);
         builder.Services.AddManagementAuthentication(builder.Configuration);
+        builder.Services.AddSupportSessions(builder.Configuration, configDir);
         builder.Services.AddSingleton<IAuditSink, LoggingAuditSink>();
         builder.Services.AddGatewayHealth();
         builder.Services.AddOptionsWithValidateOnStart<DemoOptions>()
@@ -68,6 +70,7 @@ public static partial class GatewayApp
         var gateway = app.MapGroup(GatewayPaths.Reserved.Value!);
         gateway.MapGatewayHealth();
         gateway.MapGatewayManagement();
+        gateway.MapSupportEndpoints();
         gateway.MapFallback("{**rest}", context => GatewayProblem.Create(ProblemCode.NotFound).WriteAsync(context));
         // The gateway's own endpoints always win over proxy routes, whatever order those declare.
         gateway.WithOrder(int.MinValue);
@@ -100,6 +103,8 @@ public static partial class GatewayApp
                      () => app.Services.GetRequiredService<IOptions<GrantsOptions>>().Value,
                      () => app.Services.GetRequiredService<IOptions<RedisOptions>>().Value,
                      () => app.Services.GetRequiredService<IOptions<ManagementOptions>>().Value,
+                     () => app.Services.GetRequiredService<IOptions<SupportOptions>>().Value,
+                     () => app.Services.GetRequiredService<IOptions<SupportCredentialOptions>>().Value,
                  })
         {
             try
@@ -124,6 +129,7 @@ public static partial class GatewayApp
 
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(GatewayApp));
         LogConfigDirectory(logger, configDir);
+        await app.Services.GetRequiredService<SupportUserDirectory>().InitializeAsync();
         try
         {
             await app.Services.GetRequiredService<RouteConfigFileProvider>().InitializeAsync();

@@ -15,7 +15,8 @@ internal static class RoutingServiceCollectionExtensions
         services.AddSingleton<IProxyConfigProvider>(sp => sp.GetRequiredService<RouteConfigFileProvider>());
         services.AddReverseProxy()
             .AddTransforms<ConnectionHeaderTransformProvider>()
-            .AddTransforms<RawTargetTransformProvider>();
+            .AddTransforms<RawTargetTransformProvider>()
+            .AddTransforms<Gateway.Authentication.IdentityTransformProvider>();
         return services;
     }
 
@@ -25,6 +26,7 @@ internal static class RoutingServiceCollectionExtensions
         {
             pipeline.Use(ProxyPipeline.GuardReservedPrefix);
             pipeline.Use(ProxyPipeline.ReportForwarderErrors);
+            pipeline.UseMiddleware<Gateway.Authentication.SupportRequestMiddleware>();
             pipeline.UseSessionAffinity();
             pipeline.UseLoadBalancing();
             pipeline.UsePassiveHealthChecks();

@@ -7,15 +7,19 @@ namespace Gateway.Tenancy;
 internal sealed class TenantResolver
 {
     private readonly FrozenDictionary<string, string> _tenantByHost;
+    private readonly FrozenSet<string> _tenants;
 
     public TenantResolver(IOptions<TenancyOptions> options)
     {
         _tenantByHost = options.Value.Tenants
             .SelectMany(t => t.Value.Hosts.Select(h => KeyValuePair.Create(h, t.Key)))
             .ToFrozenDictionary(StringComparer.OrdinalIgnoreCase);
+        _tenants = options.Value.Tenants.Keys.ToFrozenSet(StringComparer.Ordinal);
     }
 
     public bool IsKnownHost(string host) => _tenantByHost.ContainsKey(host);
+
+    public bool IsKnownTenant(string tenant) => _tenants.Contains(tenant);
 
     public bool TryResolve(HostString host, out TenantId tenant)
     {

@@ -1,0 +1,86 @@
+using Microsoft.Extensions.Options;
+using Yarp.ReverseProxy.Transforms;
+using Yarp.ReverseProxy.Transforms.Builder;
+
+namespace Gateway.Authentication;
+
+/// <summary>
+/// Identity to the backend (PRODUCT.md §7). On all traffic, every inbound header with the
+/// gateway's identity prefix is removed, so no client can forge one. On allowed support
+/// requests the support user's credentials (Authorization, the session cookie) are removed
+/// and the gateway's identity headers and signed identity token are added.
+/// </summary>
+internal sealed class IdentityTransformProvider(IOptions<SupportOptions> options, SupportTokens tokens) : ITransformProvider
+{
+    public const string TenantHeader = "Tenant";
+    public const string UserHeader = "User";
+    public const string SupportUserHeader = "Support-User";
+    public const string IsolationHeader = "Isolation";
+    public const string GrantsHeader = "Grants";
+    public const string IdentityTokenHeader = "Identity";
+
+    private readonly SupportOptions _options = options.Value;
+
+    public void ValidateRoute(TransformRouteValidationContext context)
+    {
+    }
+
+    public void ValidateCluster(TransformClusterValidationContext context)
+    {
+    }
+
+    public void Apply(TransformBuilderContext context) => context.AddRequestTransform(ApplyIdentity);
+
+    private ValueTask ApplyIdentity(RequestTransformContext context)
+    {
+        var headers = context.ProxyRequest.Headers;
+        var prefix = _options.IdentityHeaderPrefix;
+        foreach (var name in headers.Select(h => h.Key).Where(n => n.StartsWith(prefix, StringComparison.OrdinalIgnoreCase)).ToList())
+        {
+            headers.Remove(name);
+        }
+
+        if (context.ProxyRequest.Content is { } content)
+        {
+            foreach (var name in content.Headers.Select(h => h.Key).Where(n => n.StartsWith(prefix, StringComparison.OrdinalIgnoreCase)).ToList())
+            {
+                content.Headers.Remove(name);
+            }
+        }
+
+        if (context.HttpContext.Features.Get<SupportSessionFeature>() is not { } session)
+        {
+            return ValueTask.CompletedTask;
+        }
+
+        headers.Authorization = null;
+        RemoveSessionCookie(context);
+        headers.TryAddWithoutValidation(prefix + TenantHeader, session.Tenant);
+        headers.TryAddWithoutValidation(prefix + UserHeader, session.TargetUser);
+        headers.TryAddWithoutValidation(prefix + SupportUserHeader, session.SupportUser);
+        headers.TryAddWithoutValidation(prefix + IsolationHeader, session.Isolation);
+        headers.TryAddWithoutValidation(prefix + GrantsHeader, string.Join(',', session.Access.GrantIds.Select(g => g.Value)));
+        headers.TryAddWithoutValidation(prefix + IdentityTokenHeader, tokens.BackendToken(session));
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>Drops the gateway's session cookie from the Cookie header, keeping the tenant app's own cookies.</summary>
+    private void RemoveSessionCookie(RequestTransformContext context)
+    {
+        var headers = context.ProxyRequest.Headers;
+        if (!headers.TryGetValues("Cookie", out var values))
+        {
+            return;
+        }
+
+        var kept = values
+            .SelectMany(v => v.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            .Where(c => !c.StartsWith(_options.CookieName + "=", StringComparison.Ordinal))
+            .ToList();
+        headers.Remove("Cookie");
+        if (kept.Count > 0)
+        {
+            headers.TryAddWithoutValidation("Cookie", string.Join("; ", kept));
+        }
+    }
+}

@@ -1,0 +1,254 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.Extensions.Options;
+
+namespace Gateway.Authentication;
+
+internal enum CredentialCheckStatus
+{
+    Valid,
+    UnknownUser,
+    WrongPassword,
+}
+
+/// <summary>The outcome of a credential check; <see cref="User"/> is set only when <see cref="Status"/> is <see cref="CredentialCheckStatus.Valid"/>.</summary>
+internal readonly record struct CredentialCheck(CredentialCheckStatus Status, SupportUser? User);
+
+/// <summary>
+/// Checks a support user's password against the directory (PRODUCT.md §3). PBKDF2 is deliberately
+/// slow, so a successful verification is remembered briefly and the requests of a session do not
+/// pay it again. The cache key is an HMAC (per-process random key) over the directory generation,
+/// the user, the stored hash and the password: a changed password or any directory reload can never
+/// hit an old entry, and memory holds neither the password nor an unsalted hash of it. Failures are
+/// never cached, and an unknown name costs the same PBKDF2 as a known one, so timing does not tell
+/// which support users exist.
+/// </summary>
+internal sealed class SupportCredentialVerifier
+{
+    private const int HmacBytes = 32;
+
+    private readonly SupportUserDirectory _directory;
+    private readonly TimeProvider _time;
+    private readonly TimeSpan _ttl;
+    private readonly int _maxEntries;
+    private readonly byte[] _macKey = RandomNumberGenerator.GetBytes(HmacBytes);
+    private readonly ConcurrentDictionary<CacheKey, CacheEntry> _verified = new();
+    private readonly Lock _sweepLock = new();
+    private DummyHash? _dummy;
+    private long _lastSweepTicks;
+    private long _hashComputations;
+
+    public SupportCredentialVerifier(SupportUserDirectory directory, TimeProvider time, IOptions<SupportCredentialOptions> options)
+    {
+        _directory = directory;
+        _time = time;
+        _ttl = options.Value.VerificationCacheTtl;
+        _maxEntries = options.Value.VerificationCacheMaxEntries;
+        _lastSweepTicks = time.GetUtcNow().UtcTicks;
+    }
+
+    /// <summary>PBKDF2 computations so far, the dummy ones for unknown names included (tests and metrics).</summary>
+    public long HashComputations => Interlocked.Read(ref _hashComputations);
+
+    /// <summary>Verifications currently cached (tests and metrics).</summary>
+    public int CachedVerifications => _verified.Count;
+
+    public CredentialCheck Verify(string supportUserName, string password)
+    {
+        ArgumentNullException.ThrowIfNull(supportUserName);
+        ArgumentNullException.ThrowIfNull(password);
+
+        if (!_directory.TryFind(supportUserName, out var user, out var generation))
+        {
+            ComputeAndCompare(password, DummyHashFor(generation));
+            return new CredentialCheck(CredentialCheckStatus.UnknownUser, null);
+        }
+
+        var caching = _ttl > TimeSpan.Zero && _maxEntries > 0;
+        var key = caching ? KeyFor(generation, user, password) : default;
+        var now = _time.GetUtcNow();
+        if (caching && _verified.TryGetValue(key, out var entry))
+        {
+            if (now < entry.Expires)
+            {
+                return new CredentialCheck(CredentialCheckStatus.Valid, user);
+            }
+
+            _verified.TryRemove(KeyValuePair.Create(key, entry));
+        }
+
+        if (!ComputeAndCompare(password, user.PasswordHash))
+        {
+            return new CredentialCheck(CredentialCheckStatus.WrongPassword, null);
+        }
+
+        if (caching)
+        {
+            Remember(key, new CacheEntry(now + _ttl, generation), now, generation);
+        }
+
+        return new CredentialCheck(CredentialCheckStatus.Valid, user);
+    }
+
+    private bool ComputeAndCompare(string password, string encodedHash)
+    {
+        Interlocked.Increment(ref _hashComputations);
+        return PasswordHasher.Verify(password, encodedHash);
+    }
+
+    private void Remember(CacheKey key, CacheEntry entry, DateTimeOffset now, long generation)
+    {
+        // Sweep at least once per TTL so entries (and superseded generations) do not outlive it by much,
+        // and whenever the cache is full.
+        if (_verified.Count >= _maxEntries || now.UtcTicks - Volatile.Read(ref _lastSweepTicks) >= _ttl.Ticks)
+        {
+            Sweep(now, generation);
+        }
+
+        // Full of live entries: do not add. A session then pays PBKDF2 again, which is safe, just slower.
+        if (_verified.Count < _maxEntries)
+        {
+            _verified[key] = entry;
+        }
+    }
+
+    private void Sweep(DateTimeOffset now, long generation)
+    {
+        if (!_sweepLock.TryEnter())
+        {
+            return; // another thread is sweeping
+        }
+
+        try
+        {
+            Volatile.Write(ref _lastSweepTicks, now.UtcTicks);
+            foreach (var (key, entry) in _verified)
+            {
+                if (now >= entry.Expires || entry.Generation != generation)
+                {
+                    _verified.TryRemove(KeyValuePair.Create(key, entry));
+                }
+            }
+        }
+        finally
+        {
+            _sweepLock.Exit();
+        }
+    }
+
+    /// <summary>HMAC-SHA256 over length-prefixed fields, so no two different inputs share an encoding.</summary>
+    private CacheKey KeyFor(long generation, SupportUser user, string password)
+    {
+        var utf8 = Encoding.UTF8;
+        var length = sizeof(long) + (3 * sizeof(int)) + utf8.GetByteCount(user.Name) + utf8.GetByteCount(user.PasswordHash) + utf8.GetByteCount(password);
+        var buffer = ArrayPool<byte>.Shared.Rent(length);
+        var input = buffer.AsSpan(0, length);
+        try
+        {
+            BinaryPrimitives.WriteInt64LittleEndian(input, generation);
+            var offset = sizeof(long);
+            offset += WriteField(input[offset..], user.Name);
+            offset += WriteField(input[offset..], user.PasswordHash);
+            WriteField(input[offset..], password);
+
+            Span<byte> mac = stackalloc byte[HmacBytes];
+            HMACSHA256.HashData(_macKey, input, mac);
+            return new CacheKey(MemoryMarshal.Read<UInt128>(mac), MemoryMarshal.Read<UInt128>(mac[16..]));
+        }
+        finally
+        {
+            // The buffer held the password; pooled arrays are reused elsewhere.
+            CryptographicOperations.ZeroMemory(input);
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+
+        static int WriteField(Span<byte> destination, string value)
+        {
+            var written = Encoding.UTF8.GetBytes(value, destination[sizeof(int)..]);
+            BinaryPrimitives.WriteInt32LittleEndian(destination, written);
+            return sizeof(int) + written;
+        }
+    }
+
+    /// <summary>
+    /// A hash no password matches, with the highest iteration count in the directory, so an unknown
+    /// name costs as much as the most expensive known one. Built without PBKDF2 (random salt and value).
+    /// </summary>
+    private string DummyHashFor(long generation)
+    {
+        var dummy = _dummy;
+        if (dummy is not null && dummy.Generation == generation)
+        {
+            return dummy.Hash;
+        }
+
+        var iterations = 0;
+        foreach (var user in _directory.Users)
+        {
+            if (PasswordHasher.TryParse(user.PasswordHash, out var userIterations, out _, out _))
+            {
+                iterations = Math.Max(iterations, userIterations);
+            }
+        }
+
+        if (iterations == 0)
+        {
+            iterations = PasswordHasher.DefaultIterations;
+        }
+
+        var hash = string.Create(CultureInfo.InvariantCulture,
+            $"{PasswordHasher.Scheme}${iterations}${Convert.ToBase64String(RandomNumberGenerator.GetBytes(16))}${Convert.ToBase64String(RandomNumberGenerator.GetBytes(32))}");
+        _dummy = new DummyHash(generation, hash);
+        return hash;
+    }
+
+    private readonly record struct CacheKey(UInt128 High, UInt128 Low);
+
+    private readonly record struct CacheEntry(DateTimeOffset Expires, long Generation);
+
+    private sealed record DummyHash(long Generation, string Hash);
+}
+
+/// <summary>Support credential checks (section <c>Support:Credentials</c>).</summary>
+internal sealed class SupportCredentialOptions
+{
+    public const string SectionName = "Support:Credentials";
+
+    /// <summary>
+    /// How long a successful password verification is reused without recomputing PBKDF2. Keyed so
+    /// that a changed password or a directory reload never hits; <c>00:00:00</c> turns the cache off.
+    /// At most one hour.
+    /// </summary>
+    public TimeSpan VerificationCacheTtl { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Most cached verifications; when full of live entries, new ones are not cached. <c>0</c> turns the cache off.</summary>
+    public int VerificationCacheMaxEntries { get; init; } = 10_000;
+}
+
+internal sealed class SupportCredentialOptionsValidator : IValidateOptions<SupportCredentialOptions>
+{
+    public static readonly TimeSpan MaxVerificationCacheTtl = TimeSpan.FromHours(1);
+    public const int MaxVerificationCacheEntries = 1_000_000;
+
+    public ValidateOptionsResult Validate(string? name, SupportCredentialOptions options)
+    {
+        var failures = new List<string>();
+        if (options.VerificationCacheTtl < TimeSpan.Zero || options.VerificationCacheTtl > MaxVerificationCacheTtl)
+        {
+            failures.Add($"{SupportCredentialOptions.SectionName}:VerificationCacheTtl: from 00:00:00 (no cache) to 01:00:00.");
+        }
+
+        if (options.VerificationCacheMaxEntries is < 0 or > MaxVerificationCacheEntries)
+        {
+            failures.Add(string.Create(CultureInfo.InvariantCulture,
+                $"{SupportCredentialOptions.SectionName}:VerificationCacheMaxEntries: from 0 (no cache) to {MaxVerificationCacheEntries}."));
+        }
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+}

@@ -1,0 +1,130 @@
+using System.Security.Cryptography;
+using Microsoft.Extensions.Options;
+
+namespace Gateway.Authentication;
+
+/// <summary>Support sessions: tokens, identity to the backend, login throttling (section <c>Support</c>).</summary>
+internal sealed class SupportOptions
+{
+    public const string SectionName = "Support";
+
+    /// <summary><c>iss</c> of the gateway's own tokens (session tokens and backend identity tokens).</summary>
+    public string Issuer { get; init; } = "urn:support-gateway";
+
+    /// <summary><c>aud</c> of session tokens: only this gateway accepts them.</summary>
+    public string SessionAudience { get; init; } = "urn:support-gateway:session";
+
+    /// <summary><c>aud</c> of the identity token forwarded to tenant apps.</summary>
+    public string BackendAudience { get; init; } = "urn:support-gateway:tenant-apps";
+
+    /// <summary>Longest a session token lives; never beyond the grant that covers it.</summary>
+    public TimeSpan SessionLifetime { get; init; } = TimeSpan.FromHours(1);
+
+    /// <summary>Lifetime of the identity token forwarded to the backend (reused while more than a quarter remains).</summary>
+    public TimeSpan BackendTokenLifetime { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// The gateway's ES256 signing key (PEM, EC P-256 private key) shared by every instance.
+    /// Empty outside production: a key is generated at start (single instance only; tokens do
+    /// not survive a restart). Required when <c>Gateway:Production</c> is true.
+    /// </summary>
+    public string? SigningKeyPem { get; init; }
+
+    public string SigningKeyId { get; init; } = "gateway-1";
+
+    /// <summary>Browser session cookie (Secure; HttpOnly; SameSite=Strict).</summary>
+    public string CookieName { get; init; } = "sgw_session";
+
+    /// <summary>Prefix of the identity headers the gateway sets; inbound copies are stripped from all traffic.</summary>
+    public string IdentityHeaderPrefix { get; init; } = "X-Gateway-";
+
+    /// <summary>Failed logins allowed per support user per window before 429.</summary>
+    public int FailedLoginsPerUser { get; init; } = 5;
+
+    /// <summary>Failed logins allowed per client address per window before 429.</summary>
+    public int FailedLoginsPerClient { get; init; } = 20;
+
+    public TimeSpan FailedLoginWindow { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Caching of successful password verifications (<c>Support:Credentials</c>).</summary>
+    public SupportCredentialOptions Credentials { get; init; } = new();
+
+    /// <summary>How often live support connections (WebSocket, SSE, downloads) are re-checked against their grant.</summary>
+    public TimeSpan LiveSessionCheckInterval { get; init; } = TimeSpan.FromSeconds(1);
+}
+
+internal sealed class SupportOptionsValidator(IConfiguration configuration) : IValidateOptions<SupportOptions>
+{
+    public ValidateOptionsResult Validate(string? name, SupportOptions o)
+    {
+        var failures = new List<string>();
+        var production = configuration.GetValue<bool>("Gateway:Production");
+        if (string.IsNullOrWhiteSpace(o.SigningKeyPem))
+        {
+            if (production)
+            {
+                failures.Add("Support:SigningKeyPem: required in a configuration marked Gateway:Production (instances must share the key).");
+            }
+        }
+        else
+        {
+            try
+            {
+                using var key = ECDsa.Create();
+                key.ImportFromPem(o.SigningKeyPem);
+                if (key.KeySize != 256)
+                {
+                    failures.Add("Support:SigningKeyPem: must be an EC P-256 private key.");
+                }
+            }
+            catch (Exception ex) when (ex is ArgumentException or CryptographicException)
+            {
+                failures.Add("Support:SigningKeyPem: not a PEM EC private key.");
+            }
+        }
+
+        foreach (var (key, value) in new[] { ("Issuer", o.Issuer), ("SessionAudience", o.SessionAudience), ("BackendAudience", o.BackendAudience), ("SigningKeyId", o.SigningKeyId), ("CookieName", o.CookieName) })
+        {
+            if (string.IsNullOrWhiteSpace(value))
+            {
+                failures.Add($"Support:{key}: required.");
+            }
+        }
+
+        if (o.SessionLifetime <= TimeSpan.Zero || o.SessionLifetime > TimeSpan.FromHours(24))
+        {
+            failures.Add("Support:SessionLifetime: more than zero, at most 1.00:00:00.");
+        }
+
+        if (o.BackendTokenLifetime < TimeSpan.FromSeconds(10) || o.BackendTokenLifetime > TimeSpan.FromMinutes(10))
+        {
+            failures.Add("Support:BackendTokenLifetime: from 00:00:10 to 00:10:00.");
+        }
+
+        if (!o.IdentityHeaderPrefix.StartsWith("X-", StringComparison.OrdinalIgnoreCase) || o.IdentityHeaderPrefix.Length < 4)
+        {
+            failures.Add("Support:IdentityHeaderPrefix: an 'X-...-' prefix.");
+        }
+
+        if (o.FailedLoginsPerUser < 1 || o.FailedLoginsPerClient < 1 || o.FailedLoginWindow <= TimeSpan.Zero)
+        {
+            failures.Add("Support:FailedLoginsPerUser, FailedLoginsPerClient, FailedLoginWindow: positive.");
+        }
+
+        if (o.LiveSessionCheckInterval <= TimeSpan.Zero || o.LiveSessionCheckInterval > TimeSpan.FromSeconds(10))
+        {
+            failures.Add("Support:LiveSessionCheckInterval: more than zero, at most 00:00:10.");
+        }
+
+        // A support session must never be able to call grant management (no self-extension).
+        foreach (var issuer in configuration.GetSection("Management:Issuers").GetChildren())
+        {
+            if (string.Equals(issuer["Issuer"], o.Issuer, StringComparison.Ordinal))
+            {
+                failures.Add($"Management:Issuers:{issuer.Key}:Issuer: must differ from Support:Issuer, or support sessions could manage grants.");
+            }
+        }
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+}

@@ -1,0 +1,100 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using Gateway.Grants;
+using Microsoft.Extensions.Options;
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Tokens;
+
+namespace Gateway.Authentication;
+
+/// <summary>A minted session token and what it says.</summary>
+internal sealed record SessionToken(string Token, string SessionId, DateTimeOffset ExpiresAt);
+
+/// <summary>
+/// Mints the gateway's tokens: session tokens for support logins, and the short-lived identity
+/// token forwarded to tenant apps (<c>sub</c> = impersonated user, <c>act.sub</c> = support
+/// user, RFC 8693). Identity tokens are reused while more than a quarter of their life
+/// remains, so steady-state requests sign nothing.
+/// </summary>
+internal sealed class SupportTokens(GatewaySigningKey key, IOptions<SupportOptions> options, TimeProvider time)
+{
+    private readonly JsonWebTokenHandler _handler = new();
+    private readonly ConcurrentDictionary<string, (string Token, DateTimeOffset ExpiresAt)> _backendTokens = new(StringComparer.Ordinal);
+
+    private SupportOptions Options => options.Value;
+
+    public SessionToken MintSession(string tenant, string supportUser, string targetUser, DateTimeOffset? grantEnds)
+    {
+        var now = time.GetUtcNow();
+        var expires = now + Options.SessionLifetime;
+        if (grantEnds is { } end && end < expires)
+        {
+            expires = end;
+        }
+
+        var sessionId = NewSessionId();
+        var token = _handler.CreateToken(new SecurityTokenDescriptor
+        {
+            Issuer = Options.Issuer,
+            Audience = Options.SessionAudience,
+            IssuedAt = now.UtcDateTime,
+            NotBefore = now.UtcDateTime,
+            Expires = expires.UtcDateTime,
+            Claims = new Dictionary<string, object>
+            {
+                ["sub"] = targetUser,
+                ["act"] = new Dictionary<string, object> { ["sub"] = supportUser },
+                ["tenant"] = tenant,
+                ["sid"] = sessionId,
+                ["jti"] = sessionId,
+            },
+            SigningCredentials = key.Credentials,
+        });
+        return new SessionToken(token, sessionId, expires);
+    }
+
+    /// <summary>The identity token for the backend, reused while it has more than a quarter of its life left.</summary>
+    public string BackendToken(SupportSessionFeature session)
+    {
+        var now = time.GetUtcNow();
+        var cacheKey = string.Join('\n', session.Tenant, session.SupportUser, session.TargetUser, session.Isolation, session.SessionId ?? "", string.Join(',', session.Access.GrantIds));
+        if (_backendTokens.TryGetValue(cacheKey, out var cached) && cached.ExpiresAt - now > Options.BackendTokenLifetime / 4)
+        {
+            return cached.Token;
+        }
+
+        var expires = now + Options.BackendTokenLifetime;
+        var claims = new Dictionary<string, object>
+        {
+            ["sub"] = session.TargetUser,
+            ["act"] = new Dictionary<string, object> { ["sub"] = session.SupportUser },
+            ["tenant"] = session.Tenant,
+            ["isolation"] = session.Isolation,
+            ["grants"] = session.Access.GrantIds.Select(g => g.Value).ToArray(),
+        };
+        if (session.SessionId is not null)
+        {
+            claims["sid"] = session.SessionId;
+        }
+
+        var token = _handler.CreateToken(new SecurityTokenDescriptor
+        {
+            Issuer = Options.Issuer,
+            Audience = Options.BackendAudience,
+            IssuedAt = now.UtcDateTime,
+            NotBefore = now.UtcDateTime,
+            Expires = expires.UtcDateTime,
+            Claims = claims,
+            SigningCredentials = key.Credentials,
+        });
+        if (_backendTokens.Count > 10_000)
+        {
+            _backendTokens.Clear();
+        }
+
+        _backendTokens[cacheKey] = (token, expires);
+        return token;
+    }
+
+    private static string NewSessionId() => "s_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
+}

@@ -1,0 +1,515 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.WebSockets;
+using System.Text;
+using System.Text.Json;
+using Gateway.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Tokens;
+using static Gateway.Tests.Infrastructure.SupportClient;
+
+namespace Gateway.Tests.Authentication;
+
+/// <summary>One gateway on a real Redis in front of the two sample tenant apps.</summary>
+public sealed class SupportGatewayFixture : IAsyncLifetime
+{
+    internal RedisServer Redis { get; private set; } = null!;
+
+    internal SampleBackend Acme { get; private set; } = null!;
+
+    internal SampleBackend Globex { get; private set; } = null!;
+
+    internal GatewayHost Gateway { get; private set; } = null!;
+
+    internal ManagementClient Api { get; private set; } = null!;
+
+    public async Task InitializeAsync()
+    {
+        Redis = await RedisServer.StartAsync();
+        Acme = await SampleBackend.StartAsync("acme");
+        Globex = await SampleBackend.StartAsync("globex");
+        Gateway = await GatewayHost.StartAsync(
+            null,
+            new Dictionary<string, Uri> { ["acme"] = Acme.Address, ["globex"] = Globex.Address },
+            [$"--Redis:Configuration={Redis.ConnectionString}", $"--Redis:KeyPrefix={RedisFixture.NewKeyPrefix()}", "--Support:FailedLoginsPerClient=1000",
+             // A 2-core machine running PBKDF2 for concurrent tests can stall a 200 ms budget; fail-closed timing is tested elsewhere.
+             "--Grants:StoreTimeout=00:00:02"]);
+        Api = new ManagementClient(Gateway);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await Gateway.DisposeAsync();
+        await Acme.DisposeAsync();
+        await Globex.DisposeAsync();
+        await Redis.DisposeAsync();
+    }
+}
+
+/// <summary>
+/// Support logins through the real gateway, the sample apps and a real Redis (PRODUCT.md §3,
+/// §4, §7): who gets in, as whom, what the backend sees, and that revocation ends it.
+/// </summary>
+public sealed class SupportSessionTests(SupportGatewayFixture fixture) : IClassFixture<SupportGatewayFixture>, IAsyncLifetime
+{
+    private readonly HttpClient _acme = fixture.Gateway.Client("acme.localhost");
+    private readonly HttpClient _globex = fixture.Gateway.Client("globex.localhost");
+    private string _john = null!;
+    private string _ann = null!;
+    private string _gina = null!;
+
+    public async Task InitializeAsync()
+    {
+        _john = await fixture.Api.TokenAsync("john", "tenant-user", "acme");
+        _ann = await fixture.Api.TokenAsync("ann", "tenant-admin", "acme");
+        _gina = await fixture.Api.TokenAsync("gina", "tenant-admin", "globex");
+
+        // Each test starts with no grants.
+        await fixture.Api.JsonAsync(HttpMethod.Delete, "/_gateway/tenants/acme/support/grants", _ann);
+        await fixture.Api.JsonAsync(HttpMethod.Delete, "/_gateway/tenants/globex/support/grants", _gina);
+    }
+
+    public Task DisposeAsync()
+    {
+        _acme.Dispose();
+        _globex.Dispose();
+        return Task.CompletedTask;
+    }
+
+    [Fact]
+    public async Task JillAsJohn_WithAGrant_ReachesTheAppAsJohnActedByJill()
+    {
+        var grant = await GrantAsync(_john, new { durationHours = 2, denyData = false });
+
+        var echo = await EchoAsync(_acme, Basic("jill$john", JillPassword));
+
+        Assert.Equal("acme", echo.GetProperty("app").GetString());
+        Assert.Equal("john", Header(echo, "X-Gateway-User"));
+        Assert.Equal("jill", Header(echo, "X-Gateway-Support-User"));
+        Assert.Equal("acme", Header(echo, "X-Gateway-Tenant"));
+        Assert.Equal("denyConfig", Header(echo, "X-Gateway-Isolation"));
+        Assert.Equal(grant, Header(echo, "X-Gateway-Grants"));
+        Assert.Null(Header(echo, "Authorization"));
+
+        // The identity token verifies against the gateway's published keys.
+        var jwt = await ValidateIdentityTokenAsync(Header(echo, "X-Gateway-Identity")!);
+        Assert.Equal("john", jwt.Subject);
+        Assert.Equal("jill", JsonDocument.Parse(jwt.GetClaim("act").Value).RootElement.GetProperty("sub").GetString());
+        Assert.Equal("acme", jwt.GetClaim("tenant").Value);
+        Assert.True(jwt.ValidTo <= DateTime.UtcNow.AddSeconds(61));
+    }
+
+    [Fact]
+    public async Task WithoutAGrant_Refused403_AndTheBackendIsNeverReached()
+    {
+        var hits = fixture.Acme.Hits.Total;
+
+        using var response = await GetAsync(_acme, "/api/echo/x", Basic("jill$john", JillPassword));
+
+        Assert.Equal("support.no_grant", await ManagementClient.ProblemCodeAsync(response, 403));
+        Assert.Equal(hits, fixture.Acme.Hits.Total);
+    }
+
+    [Theory]
+    [InlineData("jill$john", "wrong-password")]
+    [InlineData("nobody$john", JillPassword)]
+    [InlineData("JILL$john", "jill-demo-passworD")]
+    public async Task WrongCredentials_Get401WithAChallenge_AndReachNothing(string user, string password)
+    {
+        await GrantAsync(_john, new { });
+        var hits = fixture.Acme.Hits.Total;
+
+        using var response = await GetAsync(_acme, "/api/echo/x", Basic(user, password));
+
+        Assert.Equal("support.login.invalid", await ManagementClient.ProblemCodeAsync(response, 401));
+        Assert.Equal("Basic", response.Headers.WwwAuthenticate.Single().Scheme);
+        Assert.Equal(hits, fixture.Acme.Hits.Total);
+    }
+
+    [Fact]
+    public async Task SupportUserNames_AreCaseInsensitive()
+    {
+        await GrantAsync(_john, new { });
+
+        var echo = await EchoAsync(_acme, Basic("JILL$john", JillPassword));
+
+        Assert.Equal("jill", Header(echo, "X-Gateway-Support-User"));
+    }
+
+    [Fact]
+    public async Task Sam_OnlyHelpsGlobex_EvenWhenAcmeHasAGrant()
+    {
+        await GrantAsync(_john, new { });
+        await fixture.Api.JsonAsync(HttpMethod.Post, "/_gateway/tenants/globex/support/grants", _gina, new { }, 201);
+        var hits = fixture.Acme.Hits.Total;
+
+        using var acme = await GetAsync(_acme, "/api/echo/x", Basic("sam$john", SamPassword));
+        Assert.Equal("support.not_permitted", await ManagementClient.ProblemCodeAsync(acme, 403));
+        Assert.Equal(hits, fixture.Acme.Hits.Total);
+
+        var globex = await EchoAsync(_globex, Basic("sam$gina", SamPassword));
+        Assert.Equal("globex", globex.GetProperty("app").GetString());
+        Assert.Equal("gina", Header(globex, "X-Gateway-User"));
+    }
+
+    [Fact]
+    public async Task JillDollar_ActsAsTheDesignatedAdmin_OrTheGrantsGrantor()
+    {
+        await GrantAsync(_john, new { });
+        Assert.Equal("ann", Header(await EchoAsync(_acme, Basic("jill$", JillPassword)), "X-Gateway-User"));
+        Assert.Equal("ann", Header(await EchoAsync(_acme, Basic("acme/jill$", JillPassword)), "X-Gateway-User"));
+
+        await GrantAsync(_ann, new { durationHours = 48, grantor = "petra" });
+        Assert.Equal("petra", Header(await EchoAsync(_acme, Basic("jill$", JillPassword)), "X-Gateway-User"));
+    }
+
+    [Theory]
+    [InlineData("jill$$john", "support.login.malformed")]
+    [InlineData("jill$john$", "support.login.malformed")]
+    [InlineData("$john", "support.login.malformed")]
+    [InlineData("jill$jo hn", "support.login.malformed")]
+    [InlineData("globex/jill$john", "support.login.tenant_mismatch")]
+    [InlineData("jill＄john", null)] // fullwidth dollar: NFKC makes it a support login, forwarded only as one
+    public async Task MalformedSupportLogins_AreRefused_NeverForwardedAsOrdinary(string user, string? code)
+    {
+        var hits = fixture.Acme.Hits.Total;
+
+        using var response = await GetAsync(_acme, "/api/echo/x", Basic(user, JillPassword));
+
+        if (code is null)
+        {
+            // No grant yet: recognised as jill$john and refused as such.
+            Assert.Equal("support.no_grant", await ManagementClient.ProblemCodeAsync(response, 403));
+        }
+        else
+        {
+            Assert.Equal(code, await ManagementClient.ProblemCodeAsync(response, 400));
+        }
+
+        Assert.Equal(hits, fixture.Acme.Hits.Total);
+    }
+
+    [Fact]
+    public async Task OrdinaryBasicLogins_PassThroughUntouched()
+    {
+        var echo = await EchoAsync(_acme, Basic("john", "johns-own-password"));
+
+        Assert.Equal(Basic("john", "johns-own-password").ToString(), Header(echo, "Authorization"));
+        Assert.Null(Header(echo, "X-Gateway-User"));
+    }
+
+    [Fact]
+    public async Task SpoofedIdentityHeaders_NeverReachTheApp()
+    {
+        await GrantAsync(_john, new { });
+        void Spoof(HttpRequestMessage request)
+        {
+            request.Headers.TryAddWithoutValidation("X-Gateway-User", "root");
+            request.Headers.TryAddWithoutValidation("x-gateway-support-user", "mallory");
+            request.Headers.TryAddWithoutValidation("X-Gateway-Identity", "forged");
+            request.Headers.TryAddWithoutValidation("X-Gateway-Anything", "forged");
+            request.Headers.TryAddWithoutValidation("Connection", "X-Gateway-Tenant");
+            request.Headers.TryAddWithoutValidation("X-Gateway-Tenant", "globex");
+        }
+
+        var ordinary = await EchoAsync(_acme, null, Spoof);
+        Assert.DoesNotContain(ordinary.GetProperty("headers").EnumerateObject(), h => h.Name.StartsWith("X-Gateway-", StringComparison.OrdinalIgnoreCase));
+
+        var support = await EchoAsync(_acme, Basic("jill$john", JillPassword), Spoof);
+        Assert.Equal("john", Header(support, "X-Gateway-User"));
+        Assert.Equal("jill", Header(support, "X-Gateway-Support-User"));
+        Assert.Equal("acme", Header(support, "X-Gateway-Tenant"));
+        Assert.Null(Header(support, "X-Gateway-Anything"));
+        Assert.NotEqual("forged", Header(support, "X-Gateway-Identity"));
+    }
+
+    [Fact]
+    public async Task PasswordHash_IsNotRecomputedForEveryRequestOfASession()
+    {
+        await GrantAsync(_john, new { });
+        var verifier = fixture.Gateway.Services.GetRequiredService<Gateway.Authentication.SupportCredentialVerifier>();
+        await EchoAsync(_acme, Basic("jill$john", JillPassword));
+        var computations = verifier.HashComputations;
+
+        for (var i = 0; i < 5; i++)
+        {
+            await EchoAsync(_acme, Basic("jill$john", JillPassword));
+        }
+
+        Assert.Equal(computations, verifier.HashComputations);
+    }
+
+    [Fact]
+    public async Task LoginEndpoint_IssuesATokenNoLongerThanTheGrant_WithASecureCookie()
+    {
+        await GrantAsync(_john, new { durationHours = 1 });
+        var before = DateTimeOffset.UtcNow;
+
+        var (token, expiresIn, cookie) = await LoginAsync(_acme, "jill$john", JillPassword);
+
+        var jwt = new JsonWebToken(token);
+        Assert.Equal("john", jwt.Subject);
+        Assert.Equal("jill", JsonDocument.Parse(jwt.GetClaim("act").Value).RootElement.GetProperty("sub").GetString());
+        Assert.Equal("acme", jwt.GetClaim("tenant").Value);
+        Assert.False(string.IsNullOrEmpty(jwt.GetClaim("sid").Value));
+        Assert.Equal("ES256", jwt.Alg);
+        Assert.False(string.IsNullOrEmpty(jwt.Kid));
+        Assert.True(expiresIn is > 0 and <= 3600);
+        Assert.True(jwt.ValidTo <= before.AddHours(1).UtcDateTime.AddSeconds(1));
+
+        Assert.NotNull(cookie);
+        Assert.StartsWith("sgw_session=", cookie, StringComparison.Ordinal);
+        Assert.Contains("secure", cookie, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("httponly", cookie, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("samesite=strict", cookie, StringComparison.OrdinalIgnoreCase);
+
+        // Bearer and cookie both work, and neither reaches the backend.
+        var viaBearer = await EchoAsync(_acme, new AuthenticationHeaderValue("Bearer", token));
+        Assert.Equal("john", Header(viaBearer, "X-Gateway-User"));
+        var viaCookie = await EchoAsync(_acme, null, r => r.Headers.Add("Cookie", $"theme=dark; sgw_session={token}"));
+        Assert.Equal("john", Header(viaCookie, "X-Gateway-User"));
+        Assert.Equal("theme=dark", Header(viaCookie, "Cookie"));
+        Assert.Null(Header(viaBearer, "Authorization"));
+    }
+
+    [Fact]
+    public async Task Token_IsRefusedAfterRevocation_AndAfterLogout()
+    {
+        var grant = await GrantAsync(_john, new { });
+        var (token, _, _) = await LoginAsync(_acme, "jill$john", JillPassword);
+        var bearer = new AuthenticationHeaderValue("Bearer", token);
+        await EchoAsync(_acme, bearer);
+
+        await fixture.Api.JsonAsync(HttpMethod.Delete, $"/_gateway/tenants/acme/support/grants/{grant}", _john);
+        using (var revoked = await GetAsync(_acme, "/api/echo/x", bearer))
+        {
+            Assert.Equal("support.no_grant", await ManagementClient.ProblemCodeAsync(revoked, 403));
+        }
+
+        await GrantAsync(_john, new { });
+        var (second, _, _) = await LoginAsync(_acme, "jill$john", JillPassword);
+        var secondBearer = new AuthenticationHeaderValue("Bearer", second);
+        await EchoAsync(_acme, secondBearer);
+        using (var logout = new HttpRequestMessage(HttpMethod.Post, "/_gateway/support/logout"))
+        {
+            logout.Headers.Authorization = secondBearer;
+            using var response = await _acme.SendAsync(logout);
+            Assert.Equal(HttpStatusCode.NoContent, response.StatusCode);
+        }
+
+        using var afterLogout = await GetAsync(_acme, "/api/echo/x", secondBearer);
+        Assert.Equal("support.no_grant", await ManagementClient.ProblemCodeAsync(afterLogout, 403));
+    }
+
+    [Fact]
+    public async Task Token_OfOneTenant_IsRefusedOnAnother()
+    {
+        await GrantAsync(_john, new { });
+        await fixture.Api.JsonAsync(HttpMethod.Post, "/_gateway/tenants/globex/support/grants", _gina, new { }, 201);
+        var (token, _, _) = await LoginAsync(_acme, "jill$john", JillPassword);
+
+        using var response = await GetAsync(_globex, "/api/echo/x", new AuthenticationHeaderValue("Bearer", token));
+
+        Assert.Equal("support.session.wrong_tenant", await ManagementClient.ProblemCodeAsync(response, 403));
+    }
+
+    [Fact]
+    public async Task TamperedOrForeignTokens_Get401()
+    {
+        await GrantAsync(_john, new { });
+        var (token, _, _) = await LoginAsync(_acme, "jill$john", JillPassword);
+        var parts = token.Split('.');
+        var payload = JsonDocument.Parse(Base64UrlEncoder.Decode(parts[1])).RootElement;
+        var forged = payload.GetRawText().Replace("\"john\"", "\"ann\"", StringComparison.Ordinal);
+        var tampered = $"{parts[0]}.{Base64UrlEncoder.Encode(forged)}.{parts[2]}";
+
+        using var response = await GetAsync(_acme, "/api/echo/x", new AuthenticationHeaderValue("Bearer", tampered));
+
+        Assert.Equal("support.session.invalid", await ManagementClient.ProblemCodeAsync(response, 401));
+    }
+
+    [Fact]
+    public async Task SupportSessions_CannotCallGrantManagement()
+    {
+        await GrantAsync(_john, new { });
+        var (token, _, _) = await LoginAsync(_acme, "jill$john", JillPassword);
+
+        foreach (var authorization in new[] { new AuthenticationHeaderValue("Bearer", token), Basic("jill$john", JillPassword) })
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/_gateway/tenants/acme/support/grants")
+            {
+                Content = new StringContent("{}", Encoding.UTF8, "application/json"),
+            };
+            request.Headers.Authorization = authorization;
+            using var response = await _acme.SendAsync(request);
+            Assert.Equal("management.unauthenticated", await ManagementClient.ProblemCodeAsync(response, 401));
+        }
+
+        Assert.Single((await fixture.Api.JsonAsync(HttpMethod.Get, "/_gateway/tenants/acme/support/grants", _ann)).GetProperty("grants").EnumerateArray());
+    }
+
+    [Fact]
+    public async Task Revocation_ClosesAnOpenWebSocket_AndTheNextRequestIsRefused()
+    {
+        await GrantAsync(_john, new { denyData = false });
+        var (token, _, _) = await LoginAsync(_acme, "jill$john", JillPassword);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        using var socket = new ClientWebSocket();
+        socket.Options.SetRequestHeader("Authorization", $"Bearer {token}");
+        await socket.ConnectAsync(new Uri($"ws://acme.localhost:{fixture.Gateway.Port}/ws"), new HttpMessageInvoker(LoopbackHttp.Handler(fixture.Gateway.Port)), cts.Token);
+        await socket.SendAsync(Encoding.UTF8.GetBytes("ping"), WebSocketMessageType.Text, true, cts.Token);
+        var buffer = new byte[256];
+        Assert.Equal("ping", Encoding.UTF8.GetString(buffer, 0, (await socket.ReceiveAsync(buffer, cts.Token)).Count));
+
+        await fixture.Api.JsonAsync(HttpMethod.Delete, "/_gateway/tenants/acme/support/grants", _ann);
+
+        var closed = await ClosedWithinAsync(socket, TimeSpan.FromSeconds(5));
+        Assert.True(closed, "the WebSocket stayed open after the revocation");
+        using var next = await GetAsync(_acme, "/api/echo/x", new AuthenticationHeaderValue("Bearer", token));
+        Assert.Equal(HttpStatusCode.Forbidden, next.StatusCode);
+    }
+
+    [Fact]
+    public async Task Revocation_EndsAServerSentEventStream()
+    {
+        await GrantAsync(_john, new { denyData = false });
+        using var response = await GetAsync(_acme, "/events?interval=50", Basic("jill$john", JillPassword));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+        Assert.NotNull(await reader.ReadLineAsync());
+
+        await fixture.Api.JsonAsync(HttpMethod.Delete, "/_gateway/tenants/acme/support/grants", _ann);
+
+        Assert.True(await StreamEndsWithinAsync(reader.BaseStream, TimeSpan.FromSeconds(5)), "the event stream kept flowing after the revocation");
+    }
+
+    [Fact]
+    public async Task Revocation_AbortsALongDownload()
+    {
+        await GrantAsync(_john, new { denyData = false });
+        using var response = await GetAsync(_acme, "/download?bytes=10000000000", Basic("jill$john", JillPassword));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        await using var body = await response.Content.ReadAsStreamAsync();
+        var buffer = new byte[65536];
+        Assert.True(await body.ReadAsync(buffer) > 0);
+
+        await fixture.Api.JsonAsync(HttpMethod.Delete, "/_gateway/tenants/acme/support/grants", _ann);
+
+        Assert.True(await StreamEndsWithinAsync(body, TimeSpan.FromSeconds(5)), "the download kept flowing after the revocation");
+    }
+
+    [Fact]
+    public async Task Expiry_EndsALiveStream_WithoutAnyChangeMessage()
+    {
+        var ops = await fixture.Api.TokenAsync("olivia", "platform-admin");
+        await fixture.Api.JsonAsync(HttpMethod.Put, "/_gateway/platform/tenants/acme/support", ops, new { mode = "enabled", until = DateTimeOffset.UtcNow.AddSeconds(2) });
+        await fixture.Api.JsonAsync(HttpMethod.Put, "/_gateway/platform/support", ops, new { enabledForAllTenants = false, requestDurationHours = 24, defaultDenyData = false, defaultDenyConfig = true });
+        try
+        {
+            using var response = await GetAsync(_acme, "/events?interval=50", Basic("jill$john", JillPassword));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+            Assert.NotNull(await reader.ReadLineAsync());
+
+            Assert.True(await StreamEndsWithinAsync(reader.BaseStream, TimeSpan.FromSeconds(6)), "the event stream outlived the access");
+        }
+        finally
+        {
+            await fixture.Api.JsonAsync(HttpMethod.Put, "/_gateway/platform/tenants/acme/support", ops, new { mode = "inherit" });
+            await fixture.Api.JsonAsync(HttpMethod.Put, "/_gateway/platform/support", ops, new { enabledForAllTenants = false, requestDurationHours = 24, defaultDenyData = true, defaultDenyConfig = true });
+        }
+    }
+
+    [Fact]
+    public async Task SupportRequestsAndLogins_AreAudited()
+    {
+        await GrantAsync(_john, new { });
+        await EchoAsync(_acme, Basic("jill$john", JillPassword));
+        using (await GetAsync(_acme, "/api/echo/x", Basic("jill$john", "wrong")))
+        {
+        }
+
+        var audit = fixture.Gateway.Logs.Entries.Where(e => e.EventId.Id == 1900).Select(e => e.Message).ToArray();
+        Assert.Contains(audit, m => m.Contains("\"action\":\"support-request\"", StringComparison.Ordinal)
+            && m.Contains("\"userName\":\"jill$john\"", StringComparison.Ordinal)
+            && m.Contains("\"userId\":\"jill\"", StringComparison.Ordinal)
+            && m.Contains("\"targetUserName\":\"john\"", StringComparison.Ordinal)
+            && m.Contains("\"tenant\":\"acme\"", StringComparison.Ordinal)
+            && m.Contains("\"grantIds\":[\"g_", StringComparison.Ordinal));
+        Assert.Contains(audit, m => m.Contains("\"action\":\"support-login\"", StringComparison.Ordinal)
+            && m.Contains("\"outcome\":\"failure\"", StringComparison.Ordinal)
+            && m.Contains("support.login.invalid", StringComparison.Ordinal));
+        Assert.DoesNotContain(audit, m => m.Contains(JillPassword, StringComparison.Ordinal));
+    }
+
+    private async Task<string> GrantAsync(string token, object body)
+    {
+        var tenant = token == _gina ? "globex" : "acme";
+        return (await fixture.Api.JsonAsync(HttpMethod.Post, $"/_gateway/tenants/{tenant}/support/grants", token, body, 201)).GetProperty("id").GetString()!;
+    }
+
+    private async Task<JsonWebToken> ValidateIdentityTokenAsync(string token)
+    {
+        using var client = fixture.Gateway.Client("localhost");
+        var jwks = new JsonWebKeySet(await client.GetStringAsync("/_gateway/.well-known/jwks.json"));
+        var result = await new JsonWebTokenHandler().ValidateTokenAsync(token, new TokenValidationParameters
+        {
+            ValidIssuer = "urn:support-gateway",
+            ValidAudience = "urn:support-gateway:tenant-apps",
+            IssuerSigningKeys = jwks.GetSigningKeys(),
+            ValidAlgorithms = [SecurityAlgorithms.EcdsaSha256],
+        });
+        Assert.True(result.IsValid, result.Exception?.Message);
+        return (JsonWebToken)result.SecurityToken;
+    }
+
+    /// <summary>True when the server closes or aborts the socket within the deadline.</summary>
+    private static async Task<bool> ClosedWithinAsync(ClientWebSocket socket, TimeSpan deadline)
+    {
+        using var cts = new CancellationTokenSource(deadline);
+        var buffer = new byte[256];
+        try
+        {
+            while (true)
+            {
+                var result = await socket.ReceiveAsync(buffer, cts.Token);
+                if (result.MessageType == WebSocketMessageType.Close)
+                {
+                    return true;
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cts.IsCancellationRequested)
+        {
+            return false;
+        }
+        catch (WebSocketException)
+        {
+            return true;
+        }
+    }
+
+    /// <summary>Reads until the stream ends or fails; false if it is still flowing at the deadline.</summary>
+    private static async Task<bool> StreamEndsWithinAsync(Stream stream, TimeSpan deadline)
+    {
+        using var cts = new CancellationTokenSource(deadline);
+        var buffer = new byte[65536];
+        try
+        {
+            while (await stream.ReadAsync(buffer, cts.Token) > 0)
+            {
+            }
+
+            return true;
+        }
+        catch (OperationCanceledException) when (cts.IsCancellationRequested)
+        {
+            return false;
+        }
+        catch (Exception ex) when (ex is IOException or HttpRequestException)
+        {
+            return true;
+        }
+    }
+}
