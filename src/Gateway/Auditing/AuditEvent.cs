@@ -1,53 +1,125 @@
+using System.Security.Cryptography;
+
 namespace Gateway.Auditing;
 
 /// <summary>
-/// One audit event, shaped after the Elastic Common Schema (field names in the comments).
-/// The audit pipeline serialises it to ECS JSON; until then the logging sink writes it.
+/// One audit event, shaped after the Elastic Common Schema (the ECS field each property becomes
+/// is in its comment). <see cref="Id"/> is the document's <c>_id</c> in Elasticsearch, so a
+/// replayed event never makes a duplicate.
 /// </summary>
 internal sealed record AuditEvent
 {
-    /// <summary><c>@timestamp</c>.</summary>
+    /// <summary><c>event.id</c> and the <c>_id</c>: time-ordered, unique (see <see cref="NewId"/>).</summary>
+    public string Id { get; init; } = NewId(DateTimeOffset.UtcNow);
+
+    /// <summary><c>@timestamp</c>: when the call started, or when the change happened.</summary>
     public required DateTimeOffset Timestamp { get; init; }
 
-    /// <summary><c>event.kind</c>: <c>event</c> for proxied calls and changes, <c>alert</c> is not used.</summary>
+    /// <summary><c>event.kind</c>.</summary>
     public string Kind { get; init; } = "event";
 
-    /// <summary><c>event.category</c>: e.g. <c>configuration</c>, <c>iam</c>, <c>authentication</c>, <c>web</c>.</summary>
+    /// <summary><c>event.category</c>: <c>web</c>, <c>authentication</c>, <c>configuration</c>, <c>iam</c>.</summary>
     public required string Category { get; init; }
 
-    /// <summary><c>event.action</c>: e.g. <c>support-grant-created</c>.</summary>
+    /// <summary><c>event.action</c>: e.g. <c>proxy-request</c>, <c>support-request</c>, <c>support-login</c>, <c>support-grant-created</c>.</summary>
     public required string Action { get; init; }
 
     /// <summary><c>event.outcome</c>: <c>success</c>, <c>failure</c> or <c>unknown</c>.</summary>
     public string Outcome { get; init; } = "success";
 
-    /// <summary><c>event.reason</c>.</summary>
+    /// <summary><c>event.reason</c>: the problem code of a refusal, or why a call aborted.</summary>
     public string? Reason { get; init; }
 
-    /// <summary><c>user.name</c>.</summary>
+    /// <summary><c>event.duration</c> (ECS: nanoseconds).</summary>
+    public TimeSpan? Duration { get; init; }
+
+    /// <summary><c>http.request.method</c>.</summary>
+    public string? HttpMethod { get; init; }
+
+    /// <summary><c>url.path</c>: the raw path as sent.</summary>
+    public string? UrlPath { get; init; }
+
+    /// <summary><c>url.query</c> (without the <c>?</c>).</summary>
+    public string? UrlQuery { get; init; }
+
+    /// <summary><c>http.response.status_code</c>.</summary>
+    public int? StatusCode { get; init; }
+
+    /// <summary><c>http.request.bytes</c> (body bytes read from the client).</summary>
+    public long? RequestBytes { get; init; }
+
+    /// <summary><c>http.response.bytes</c> (body bytes written to the client).</summary>
+    public long? ResponseBytes { get; init; }
+
+    /// <summary><c>source.ip</c>.</summary>
+    public string? SourceIp { get; init; }
+
+    /// <summary><c>user_agent.original</c>.</summary>
+    public string? UserAgent { get; init; }
+
+    /// <summary><c>trace.id</c>.</summary>
+    public string? TraceId { get; init; }
+
+    /// <summary><c>gateway.route.id</c> (custom).</summary>
+    public string? RouteId { get; init; }
+
+    /// <summary><c>gateway.route.class</c> (custom): data, config, open, forbidden.</summary>
+    public string? RouteClass { get; init; }
+
+    /// <summary><c>organization.id</c>: the tenant.</summary>
+    public string? Tenant { get; init; }
+
+    /// <summary><c>user.name</c>: <c>jill$john</c> for support calls.</summary>
     public string? UserName { get; init; }
 
-    /// <summary><c>user.id</c>.</summary>
+    /// <summary><c>user.id</c>: the support user (<c>jill</c>), or the management caller.</summary>
     public string? UserId { get; init; }
 
     /// <summary><c>user.roles</c>.</summary>
     public IReadOnlyList<string>? UserRoles { get; init; }
 
-    /// <summary><c>user.target.name</c>.</summary>
+    /// <summary><c>user.target.name</c>: the impersonated tenant user.</summary>
     public string? TargetUserName { get; init; }
 
-    /// <summary><c>organization.id</c>: the tenant.</summary>
-    public string? Tenant { get; init; }
-
-    /// <summary><c>gateway.grant.ids</c> (custom).</summary>
+    /// <summary><c>gateway.support.grant_ids</c> (custom).</summary>
     public IReadOnlyList<string>? GrantIds { get; init; }
 
-    /// <summary><c>source.ip</c>.</summary>
-    public string? SourceIp { get; init; }
+    /// <summary><c>gateway.support.isolation</c> (custom): <c>denyData,denyConfig</c>, one of them, or <c>none</c>.</summary>
+    public string? Isolation { get; init; }
 
-    /// <summary><c>trace.id</c>.</summary>
-    public string? TraceId { get; init; }
+    /// <summary><c>gateway.support.decision</c> (custom): <c>allowed</c> or <c>denied</c>.</summary>
+    public string? Decision { get; init; }
 
-    /// <summary>Further fields under <c>gateway.*</c> (custom), e.g. the settings that changed.</summary>
+    /// <summary><c>gateway.support.session_id</c> (custom).</summary>
+    public string? SessionId { get; init; }
+
+    /// <summary>Further fields under <c>gateway.details.*</c> (custom), e.g. the settings that changed.</summary>
     public IReadOnlyDictionary<string, string?>? Details { get; init; }
+
+    /// <summary>
+    /// A 26-character id: 48 bits of milliseconds (so ids sort by time) and 80 random bits, in
+    /// Crockford base32. Unique across instances without coordination.
+    /// </summary>
+    public static string NewId(DateTimeOffset at)
+    {
+        const string alphabet = "0123456789abcdefghjkmnpqrstvwxyz";
+        Span<byte> bytes = stackalloc byte[16];
+        var ms = (ulong)Math.Max(0, at.ToUnixTimeMilliseconds());
+        for (var i = 5; i >= 0; i--)
+        {
+            bytes[i] = (byte)(ms & 0xff);
+            ms >>= 8;
+        }
+
+        RandomNumberGenerator.Fill(bytes[6..]);
+        Span<char> chars = stackalloc char[26];
+        var value = new System.Numerics.BigInteger(bytes, isUnsigned: true, isBigEndian: true);
+        for (var i = 25; i >= 0; i--)
+        {
+            chars[i] = alphabet[(int)(value & 31)];
+            value >>= 5;
+        }
+
+        return new string(chars);
+    }
 }

@@ -3,8 +3,8 @@ using System.Text.Json;
 namespace Gateway.Auditing;
 
 /// <summary>
-/// The audit seam's interim implementation: each event as one structured log line (event id
-/// 1900) through Serilog. Replaced by the durable spool and Elasticsearch shipper.
+/// An audit sink that writes each event as one structured log line (event id 1900). Used by
+/// tests and as a fallback; the gateway's default sink is the durable spool.
 /// </summary>
 internal sealed partial class LoggingAuditSink(ILogger<LoggingAuditSink> logger) : IAuditSink
 {
@@ -15,8 +15,19 @@ internal sealed partial class LoggingAuditSink(ILogger<LoggingAuditSink> logger)
         return true;
     }
 
+    public IAuditReservation? TryReserve() => new Reservation(this);
+
     [LoggerMessage(EventId = 1900, Level = LogLevel.Information, Message = "Audit {Action} tenant={Tenant} user={User} outcome={Outcome} {Event}")]
     private static partial void LogAudit(ILogger logger, string action, string? tenant, string? user, string outcome, string @event);
+
+    private sealed class Reservation(LoggingAuditSink sink) : IAuditReservation
+    {
+        public void Complete(AuditEvent auditEvent) => sink.TryWrite(auditEvent);
+
+        public void Dispose()
+        {
+        }
+    }
 }
 
 [System.Text.Json.Serialization.JsonSerializable(typeof(AuditEvent))]
