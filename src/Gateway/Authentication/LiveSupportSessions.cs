@@ -1,5 +1,7 @@
 using System.Collections.Concurrent;
 using Gateway.Grants;
+using Gateway.Policy;
+using Gateway.Routing;
 using Microsoft.Extensions.Options;
 
 namespace Gateway.Authentication;
@@ -18,7 +20,7 @@ internal sealed partial class LiveSupportSessions(
     IOptions<SupportOptions> options,
     ILogger<LiveSupportSessions> logger) : BackgroundService
 {
-    private readonly ConcurrentDictionary<long, (HttpContext Context, SupportSessionFeature Session)> _inFlight = new();
+    private readonly ConcurrentDictionary<long, (HttpContext Context, SupportSessionFeature Session, RouteClass RouteClass)> _inFlight = new();
     private readonly SemaphoreSlim _changed = new(0, 1);
     private long _nextId;
 
@@ -30,10 +32,10 @@ internal sealed partial class LiveSupportSessions(
 
     private long _aborted;
 
-    public IDisposable Register(HttpContext context, SupportSessionFeature session)
+    public IDisposable Register(HttpContext context, SupportSessionFeature session, RouteClass routeClass)
     {
         var id = Interlocked.Increment(ref _nextId);
-        _inFlight[id] = (context, session);
+        _inFlight[id] = (context, session, routeClass);
         return new Registration(this, id);
     }
 
@@ -83,9 +85,9 @@ internal sealed partial class LiveSupportSessions(
         foreach (var byTenant in _inFlight.ToArray().GroupBy(e => e.Value.Session.Tenant))
         {
             var result = await reader.GetAsync(byTenant.Key, cancellationToken);
-            foreach (var (id, (context, session)) in byTenant)
+            foreach (var (id, (context, session, routeClass)) in byTenant)
             {
-                var reason = StillAllowed(result, session);
+                var reason = StillAllowed(result, session, routeClass, context.Request.Method);
                 if (reason is not null && _inFlight.TryRemove(id, out _))
                 {
                     Interlocked.Increment(ref _aborted);
@@ -96,7 +98,7 @@ internal sealed partial class LiveSupportSessions(
         }
     }
 
-    private string? StillAllowed(SupportAccessResult result, SupportSessionFeature session)
+    private string? StillAllowed(SupportAccessResult result, SupportSessionFeature session, RouteClass routeClass, string method)
     {
         if (result.Access is not { } access)
         {
@@ -113,9 +115,13 @@ internal sealed partial class LiveSupportSessions(
             return "session ended";
         }
 
-        return directory.TryFind(session.SupportUser, out var user) && user.IsPermittedFor(session.Tenant)
-            ? null
-            : "support user no longer permitted";
+        if (!directory.TryFind(session.SupportUser, out var user) || !user.IsPermittedFor(session.Tenant))
+        {
+            return "support user no longer permitted";
+        }
+
+        // Isolation may have tightened (a grant that allowed data was revoked, another remains).
+        return SupportPolicy.Decide(routeClass, method, access).Allowed ? null : "isolation now denies this route";
     }
 
     private void OnInvalidated(string tenant)

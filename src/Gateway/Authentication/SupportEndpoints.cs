@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Gateway.Grants;
+using Gateway.Hosting;
 using Gateway.Problems;
 using Gateway.Tenancy;
 using Microsoft.AspNetCore.Authentication;
@@ -154,23 +155,16 @@ internal static class SupportEndpoints
             return null;
         }
 
-        if (http.Request.ContentLength > MaxLoginBodyBytes)
-        {
-            await GatewayProblem.Create(ProblemCode.RequestTooLarge).WriteAsync(http);
-            return null;
-        }
-
         try
         {
-            using var limited = new MemoryStream();
-            await http.Request.Body.CopyToAsync(limited, http.RequestAborted);
-            if (limited.Length > MaxLoginBodyBytes)
+            var body = await BoundedBody.ReadAsync(http.Request, MaxLoginBodyBytes, http.RequestAborted);
+            if (body is null)
             {
                 await GatewayProblem.Create(ProblemCode.RequestTooLarge).WriteAsync(http);
                 return null;
             }
 
-            var request = JsonSerializer.Deserialize(limited.GetBuffer().AsSpan(0, (int)limited.Length), SupportJsonContext.Default.SupportLoginRequest);
+            var request = JsonSerializer.Deserialize(body, SupportJsonContext.Default.SupportLoginRequest);
             if (request is null)
             {
                 await GatewayProblem.Create(ProblemCode.InvalidRequest, "A JSON object is required.").WriteAsync(http);

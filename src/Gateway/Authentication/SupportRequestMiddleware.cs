@@ -1,11 +1,15 @@
 using System.Net.Http.Headers;
 using System.Text;
 using Gateway.Auditing;
+using Gateway.Policy;
 using Gateway.Problems;
+using Gateway.Routing;
 using Gateway.Tenancy;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.Extensions.Options;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.IdentityModel.JsonWebTokens;
+using Yarp.ReverseProxy.Model;
 
 namespace Gateway.Authentication;
 
@@ -20,6 +24,7 @@ internal sealed partial class SupportRequestMiddleware(
     RequestDelegate next,
     SupportLoginService logins,
     LiveSupportSessions live,
+    RouteClassResolver classes,
     IAuditSink audit,
     TimeProvider time,
     IOptions<SupportOptions> options,
@@ -37,22 +42,39 @@ internal sealed partial class SupportRequestMiddleware(
             return;
         }
 
-        SupportDecision decision;
-        var started = time.GetTimestamp();
-        switch (Detect(context.Request))
+        var credentials = Detect(context.Request);
+        if (credentials.Kind == CredentialKind.None)
         {
-            case (CredentialKind.None, _, _):
+            await next(context);
+            return;
+        }
+
+        SupportLoginParse parsed = default;
+        if (credentials.Kind == CredentialKind.Basic)
+        {
+            parsed = SupportLoginNames.Parse(credentials.UserName, tenant);
+            if (parsed.Status == SupportLoginParseStatus.NotSupportLogin)
+            {
                 await next(context);
                 return;
+            }
+        }
 
-            case (CredentialKind.Basic, var userName, var password):
-                var parsed = SupportLoginNames.Parse(userName, tenant);
-                if (parsed.Status == SupportLoginParseStatus.NotSupportLogin)
-                {
-                    await next(context);
-                    return;
-                }
+        // From here on this is a support request: it is decided here, and the backend sees it only if allowed.
+        var started = time.GetTimestamp();
+        var routeClass = classes.Resolve(context.GetReverseProxyFeature().Route.Config);
+        var rawTarget = context.Features.Get<IHttpRequestFeature>()?.RawTarget;
+        if (RequestAmbiguity.Check(rawTarget, context.Request.Method, context.Request.Headers) is { } ambiguity)
+        {
+            await GatewayProblem.Create(ProblemCode.SupportRequestAmbiguous, ambiguity.Reason).WriteAsync(context);
+            AuditRequest(context, null, tenant, routeClass, ProblemCode.SupportRequestAmbiguous.Value, started, reservation: null);
+            return;
+        }
 
+        SupportDecision decision;
+        switch (credentials)
+        {
+            case (CredentialKind.Basic, _, var password):
                 if (parsed.Status == SupportLoginParseStatus.Invalid || parsed.Name is null)
                 {
                     logins.AuditLogin(context, "(malformed)", "(malformed)", tenant, "failure", parsed.ErrorCode);
@@ -79,12 +101,29 @@ internal sealed partial class SupportRequestMiddleware(
         if (decision.Session is not { } session)
         {
             await RefuseAsync(context, decision);
-            AuditRequest(context, null, tenant, decision.Problem!.Value, started);
+            AuditRequest(context, null, tenant, routeClass, decision.Problem!.Value, started, reservation: null);
+            return;
+        }
+
+        var policy = SupportPolicy.Decide(routeClass, context.Request.Method, session.Access);
+        if (!policy.Allowed)
+        {
+            await GatewayProblem.Create(policy.Problem!, policy.Reason).WriteAsync(context);
+            AuditRequest(context, session, tenant, routeClass, policy.Problem!.Value, started, reservation: null);
+            return;
+        }
+
+        // No support call proceeds unaudited: room for its event is held before it is forwarded.
+        using var reservation = audit.TryReserve();
+        if (reservation is null)
+        {
+            await GatewayProblem.Create(ProblemCode.AuditUnavailable).WriteAsync(context);
+            LogAuditUnavailable(logger, tenant);
             return;
         }
 
         context.Features.Set(session);
-        using (live.Register(context, session))
+        using (live.Register(context, session, routeClass))
         {
             try
             {
@@ -92,7 +131,7 @@ internal sealed partial class SupportRequestMiddleware(
             }
             finally
             {
-                AuditRequest(context, session, tenant, null, started);
+                AuditRequest(context, session, tenant, routeClass, null, started, reservation);
             }
         }
     }
@@ -192,15 +231,28 @@ internal sealed partial class SupportRequestMiddleware(
         return true;
     }
 
-    private void AuditRequest(HttpContext context, SupportSessionFeature? session, string tenant, string? refusal, long started)
+    private void AuditRequest(HttpContext context, SupportSessionFeature? session, string tenant, RouteClass routeClass, string? refusal, long started, IAuditReservation? reservation)
     {
-        var accepted = audit.TryWrite(new AuditEvent
+        var rawTarget = context.Features.Get<IHttpRequestFeature>()?.RawTarget ?? context.Request.Path.Value ?? "";
+        var query = rawTarget.IndexOf('?', StringComparison.Ordinal);
+        var auditEvent = new AuditEvent
         {
             Timestamp = time.GetUtcNow(),
             Category = "web",
             Action = "support-request",
             Outcome = refusal is null && context.Response.StatusCode < 400 ? "success" : "failure",
-            Reason = refusal,
+            Reason = refusal ?? (context.RequestAborted.IsCancellationRequested ? "aborted" : null),
+            Duration = time.GetElapsedTime(started),
+            HttpMethod = context.Request.Method,
+            UrlPath = query < 0 ? rawTarget : rawTarget[..query],
+            UrlQuery = query < 0 ? null : rawTarget[(query + 1)..],
+            StatusCode = context.Response.StatusCode,
+            UserAgent = context.Request.Headers.UserAgent.ToString() is { Length: > 0 } agent ? agent : null,
+            RouteId = context.GetReverseProxyFeature().Route.Config.RouteId,
+            RouteClass = routeClass.ToConfigName(),
+            Isolation = session?.Isolation,
+            Decision = refusal is null ? "allowed" : "denied",
+            SessionId = session?.SessionId,
             UserName = session?.Who,
             UserId = session?.SupportUser,
             TargetUserName = session?.TargetUser,
@@ -208,24 +260,21 @@ internal sealed partial class SupportRequestMiddleware(
             GrantIds = session?.Access.GrantIds.Select(g => g.Value).ToArray(),
             SourceIp = context.Connection.RemoteIpAddress?.ToString(),
             TraceId = System.Diagnostics.Activity.Current?.TraceId.ToString(),
-            Details = new Dictionary<string, string?>
-            {
-                ["http.request.method"] = context.Request.Method,
-                ["url.path"] = context.Request.Path.Value,
-                ["http.response.status_code"] = context.Response.StatusCode.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                ["event.duration_ms"] = time.GetElapsedTime(started).TotalMilliseconds.ToString("F1", System.Globalization.CultureInfo.InvariantCulture),
-                ["isolation"] = session?.Isolation,
-                ["credential"] = session?.Credential.ToString().ToLowerInvariant(),
-                ["sessionId"] = session?.SessionId,
-                ["aborted"] = context.RequestAborted.IsCancellationRequested ? "true" : null,
-            },
-        });
-        if (!accepted)
+            Details = session is null ? null : new Dictionary<string, string?> { ["credential"] = session.Credential.ToString().ToLowerInvariant() },
+        };
+        if (reservation is not null)
+        {
+            reservation.Complete(auditEvent);
+        }
+        else if (!audit.TryWrite(auditEvent))
         {
             LogAuditRefused(logger, tenant);
         }
     }
 
-    [LoggerMessage(EventId = 1620, Level = LogLevel.Critical, Message = "The audit sink refused a support request event for tenant {Tenant}")]
+    [LoggerMessage(EventId = 1620, Level = LogLevel.Warning, Message = "The audit sink dropped the event of a refused support request in tenant {Tenant}")]
     private static partial void LogAuditRefused(ILogger logger, string tenant);
+
+    [LoggerMessage(EventId = 1621, Level = LogLevel.Error, Message = "A support request in tenant {Tenant} was refused: the audit trail cannot take its event")]
+    private static partial void LogAuditUnavailable(ILogger logger, string tenant);
 }

@@ -23,6 +23,8 @@ internal static class SupportServiceCollectionExtensions
         services.AddSingleton<LoginThrottle>();
         services.AddSingleton<SupportLoginService>();
         services.AddSingleton<LiveSupportSessions>();
+        services.AddSingleton<Gateway.Policy.RouteClassResolver>();
+        services.AddSingleton<Gateway.Policy.PolicyExplainer>();
         services.AddHostedService(sp => sp.GetRequiredService<LiveSupportSessions>());
         services.AddSupportSessionAuthentication();
         return services;

@@ -3,6 +3,7 @@ using Gateway.Authentication;
 using Gateway.Grants;
 using Gateway.Health;
 using Gateway.Management;
+using Gateway.Policy;
 using Gateway.Problems;
 using Gateway.Routing;
 using Gateway.Tenancy;
@@ -71,6 +72,7 @@ public static partial class GatewayApp
         gateway.MapGatewayHealth();
         gateway.MapGatewayManagement();
         gateway.MapSupportEndpoints();
+        gateway.MapPolicyEndpoints();
         gateway.MapFallback("{**rest}", context => GatewayProblem.Create(ProblemCode.NotFound).WriteAsync(context));
         // The gateway's own endpoints always win over proxy routes, whatever order those declare.
         gateway.WithOrder(int.MinValue);

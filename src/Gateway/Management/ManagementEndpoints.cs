@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using Gateway.Grants;
+using Gateway.Hosting;
 using Gateway.Problems;
 using Microsoft.Extensions.Options;
 
@@ -174,25 +175,13 @@ internal static class ManagementEndpoints
         where TBody : class
     {
         var limit = http.RequestServices.GetRequiredService<IOptions<ManagementOptions>>().Value.MaxRequestBodyBytes;
-        if (http.Request.ContentLength > limit)
+        var body = await BoundedBody.ReadAsync(http.Request, limit, http.RequestAborted);
+        if (body is null)
         {
             return Outcome<TBody>.Fail(ProblemCode.RequestTooLarge, $"At most {limit} bytes.");
         }
 
-        using var buffer = new MemoryStream();
-        var chunk = new byte[4096];
-        int read;
-        while ((read = await http.Request.Body.ReadAsync(chunk, http.RequestAborted)) > 0)
-        {
-            if (buffer.Length + read > limit)
-            {
-                return Outcome<TBody>.Fail(ProblemCode.RequestTooLarge, $"At most {limit} bytes.");
-            }
-
-            buffer.Write(chunk, 0, read);
-        }
-
-        if (buffer.Length == 0)
+        if (body.Length == 0)
         {
             return emptyBody is not null ? emptyBody() : Outcome<TBody>.Fail(ProblemCode.InvalidRequest, "A JSON body is required.");
         }
@@ -204,7 +193,7 @@ internal static class ManagementEndpoints
 
         try
         {
-            return JsonSerializer.Deserialize(buffer.GetBuffer().AsSpan(0, (int)buffer.Length), type) is { } value
+            return JsonSerializer.Deserialize(body, type) is { } value
                 ? value
                 : Outcome<TBody>.Fail(ProblemCode.InvalidRequest, "A JSON object is required.");
         }

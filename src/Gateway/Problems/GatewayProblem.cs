@@ -106,6 +106,14 @@ internal sealed record ProblemCode(string Value, int Status, string Title)
         new("support.no_grant", StatusCodes.Status403Forbidden, "The tenant has not granted support access");
     public static readonly ProblemCode SupportNoTarget =
         new("support.no_target", StatusCodes.Status403Forbidden, "No user to act as: name one (jill$john) or configure the tenant's designated admin");
+    public static readonly ProblemCode SupportIsolationData =
+        new("support.isolation.data", StatusCodes.Status403Forbidden, "The support grant denies access to the tenant's data");
+    public static readonly ProblemCode SupportIsolationConfig =
+        new("support.isolation.config", StatusCodes.Status403Forbidden, "The support grant makes configuration read-only");
+    public static readonly ProblemCode SupportForbiddenRoute =
+        new("support.forbidden_route", StatusCodes.Status403Forbidden, "This route is never open to support sessions");
+    public static readonly ProblemCode SupportRequestAmbiguous =
+        new("support.request.ambiguous", StatusCodes.Status400BadRequest, "The request could mean different things to the gateway and the backend");
     public static readonly ProblemCode InternalError =
         new("gateway.internal_error", StatusCodes.Status500InternalServerError, "The gateway failed to handle the request");
 }

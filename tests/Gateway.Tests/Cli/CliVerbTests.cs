@@ -82,6 +82,38 @@ public sealed class CliVerbTests : IDisposable
         Assert.Equal(3, process.StandardOutput.Trim().Split('.').Length);
     }
 
+    [Theory]
+    [InlineData("PUT", "/api/settings/theme", "false", "true", 1, "support.isolation.config")]
+    [InlineData("GET", "/api/settings/theme", "true", "true", 0, null)]
+    [InlineData("GET", "/api/orders", "true", "false", 1, "support.isolation.data")]
+    [InlineData("GET", "/api/orders", "false", "true", 0, null)]
+    [InlineData("GET", "/api/credentials/password", "false", "false", 1, "support.forbidden_route")]
+    [InlineData("GET", "/api/echo/..%2fcredentials", "false", "false", 1, "support.request.ambiguous")]
+    public async Task PolicyExplain_SaysWhichRouteClassAndWhy(string method, string path, string denyData, string denyConfig, int expectedExit, string? code)
+    {
+        var (exit, output, _) = await RunAsync("policy", "explain", "--config-dir", _config.Path, "--tenant", "acme", "--method", method, "--path", path, "--deny-data", denyData, "--deny-config", denyConfig);
+
+        Assert.Equal(expectedExit, exit);
+        using var json = System.Text.Json.JsonDocument.Parse(output);
+        Assert.Equal(expectedExit == 0, json.RootElement.GetProperty("allowed").GetBoolean());
+        Assert.Equal(code, json.RootElement.GetProperty("code").GetString());
+        Assert.False(string.IsNullOrEmpty(json.RootElement.GetProperty("reason").GetString()));
+    }
+
+    [Fact]
+    public async Task ConfigCheck_AcceptsAGoodDirectory_AndNamesTheKeysOfABadOne()
+    {
+        var (ok, okOutput, _) = await RunAsync("config", "check", "--config-dir", _config.Path);
+        Assert.Equal(0, ok);
+        Assert.StartsWith("configuration OK: 20 routes, 2 clusters, 2 support users", okOutput, StringComparison.Ordinal);
+
+        _config.EditRoutes(r => r["ReverseProxy"]!["Routes"]!["acme-orders"]!["Metadata"]!["SupportClass"] = "secret");
+        var (bad, badOutput, error) = await RunAsync("config", "check", "--config-dir", _config.Path);
+        Assert.Equal(2, bad);
+        Assert.Empty(badOutput);
+        Assert.Contains("ReverseProxy:Routes:acme-orders:Metadata:SupportClass", error, StringComparison.Ordinal);
+    }
+
     public void Dispose() => _config.Dispose();
 
     private static Task<(int Exit, string Output, string Error)> RunAsync(params string[] args) => RunAsync(TextReader.Null, args);

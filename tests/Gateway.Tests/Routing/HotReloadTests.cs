@@ -117,6 +117,26 @@ public sealed class HotReloadTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task HotEditOfARouteClass_ChangesWhatSupportSessionsMay()
+    {
+        var api = new ManagementClient(_gateway);
+        await api.JsonAsync(HttpMethod.Post, "/_gateway/tenants/acme/support/grants", await api.TokenAsync("john", "tenant-user", "acme"), new { }, 201);
+        using var client = _gateway.Client();
+        var basic = SupportClient.Basic("jill$john", SupportClient.JillPassword);
+        using (var before = await SupportClient.GetAsync(client, "/api/settings", basic))
+        {
+            Assert.Equal(HttpStatusCode.OK, before.StatusCode);
+        }
+
+        var reload = _gateway.NextReloadAsync();
+        _gateway.Config.EditRoutes(r => r["ReverseProxy"]!["Routes"]!["acme-settings"]!["Metadata"]!["SupportClass"] = "forbidden");
+        Assert.NotNull((await reload).Applied);
+
+        using var after = await SupportClient.GetAsync(client, "/api/settings", basic);
+        Assert.Equal("support.forbidden_route", await ManagementClient.ProblemCodeAsync(after, 403));
+    }
+
+    [Fact]
     public void UnclassifiedRoute_TakesTheConfiguredDefault()
     {
         Assert.Equal(RouteClass.Data, _gateway.Routes.Current.ClassByRoute["acme-other"]);

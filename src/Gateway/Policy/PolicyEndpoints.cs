@@ -1,0 +1,97 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Gateway.Hosting;
+using Gateway.Management;
+using Gateway.Problems;
+
+namespace Gateway.Policy;
+
+[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
+internal sealed record ExplainRequest
+{
+    public string? Tenant { get; init; }
+
+    public string? Method { get; init; }
+
+    public string? Path { get; init; }
+
+    /// <summary>Isolation of the hypothetical grant; both default to on, like new grants.</summary>
+    public bool DenyData { get; init; } = true;
+
+    public bool DenyConfig { get; init; } = true;
+}
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, PropertyNameCaseInsensitive = false)]
+[JsonSerializable(typeof(ExplainRequest))]
+[JsonSerializable(typeof(PolicyExplanation))]
+internal sealed partial class PolicyJsonContext : JsonSerializerContext;
+
+/// <summary><c>POST /_gateway/policy/explain</c> (platform-admin).</summary>
+internal static class PolicyEndpoints
+{
+    private const int MaxBodyBytes = 8192;
+
+    public static RouteGroupBuilder MapPolicyEndpoints(this RouteGroupBuilder gateway)
+    {
+        gateway.MapPost("/policy/explain", ExplainAsync).RequireAuthorization(ManagementAuthentication.Policy);
+        return gateway;
+    }
+
+    private static async Task ExplainAsync(HttpContext http, PolicyExplainer explainer)
+    {
+        if (ManagementCaller.From(http.User) is not { IsPlatformAdmin: true })
+        {
+            await GatewayProblem.Create(ProblemCode.ManagementForbidden, "Policy explain is for platform admins.").WriteAsync(http);
+            return;
+        }
+
+        if (!http.Request.HasJsonContentType())
+        {
+            await GatewayProblem.Create(ProblemCode.UnsupportedMediaType).WriteAsync(http);
+            return;
+        }
+
+        ExplainRequest? request;
+        try
+        {
+            var body = await BoundedBody.ReadAsync(http.Request, MaxBodyBytes, http.RequestAborted);
+            if (body is null)
+            {
+                await GatewayProblem.Create(ProblemCode.RequestTooLarge).WriteAsync(http);
+                return;
+            }
+
+            request = JsonSerializer.Deserialize(body, PolicyJsonContext.Default.ExplainRequest);
+        }
+        catch (JsonException ex)
+        {
+            await GatewayProblem.Create(ProblemCode.InvalidRequest, ex.Message).WriteAsync(http);
+            return;
+        }
+
+        if (Validate(request) is { } error)
+        {
+            await GatewayProblem.Create(ProblemCode.InvalidRequest, error).WriteAsync(http);
+            return;
+        }
+
+        var explanation = explainer.Explain(request!.Tenant!, request.Method!, request.Path!, request.DenyData, request.DenyConfig);
+        http.Response.ContentType = "application/json; charset=utf-8";
+        await JsonSerializer.SerializeAsync(http.Response.Body, explanation, PolicyJsonContext.Default.PolicyExplanation, http.RequestAborted);
+    }
+
+    internal static string? Validate(ExplainRequest? request)
+    {
+        if (request is null || string.IsNullOrEmpty(request.Tenant) || string.IsNullOrEmpty(request.Method) || string.IsNullOrEmpty(request.Path))
+        {
+            return "tenant, method and path are required.";
+        }
+
+        if (request.Method.Length > 32 || !request.Method.All(c => char.IsAsciiLetterOrDigit(c) || "!#$%&'*+-.^_`|~".Contains(c)))
+        {
+            return "method: an HTTP method token.";
+        }
+
+        return request.Path.Length > 8192 ? "path: at most 8192 characters." : null;
+    }
+}

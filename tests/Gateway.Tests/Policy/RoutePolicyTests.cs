@@ -1,0 +1,318 @@
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using Gateway.Tests.Infrastructure;
+using static Gateway.Tests.Infrastructure.SupportClient;
+
+namespace Gateway.Tests.Policy;
+
+/// <summary>The gateway and the acme sample app, shared by the route-policy table.</summary>
+public sealed class RoutePolicyFixture : IAsyncLifetime
+{
+    internal SampleBackend Acme { get; private set; } = null!;
+
+    internal GatewayHost Gateway { get; private set; } = null!;
+
+    internal ManagementClient Api { get; private set; } = null!;
+
+    internal string John { get; private set; } = null!;
+
+    internal string Ann { get; private set; } = null!;
+
+    internal string Platform { get; private set; } = null!;
+
+    public async Task InitializeAsync()
+    {
+        Acme = await SampleBackend.StartAsync("acme");
+        Gateway = await GatewayHost.StartAsync(new Dictionary<string, Uri> { ["acme"] = Acme.Address, ["globex"] = Acme.Address });
+        Api = new ManagementClient(Gateway);
+        John = await Api.TokenAsync("john", "tenant-user", "acme");
+        Ann = await Api.TokenAsync("ann", "tenant-admin", "acme");
+        Platform = await Api.TokenAsync("olivia", "platform-admin");
+    }
+
+    public async Task DisposeAsync()
+    {
+        await Gateway.DisposeAsync();
+        await Acme.DisposeAsync();
+    }
+}
+
+/// <summary>
+/// PRODUCT.md §6 through the real gateway and sample app: route classes × isolation modes ×
+/// methods × encodings. Each row asserts the status, the problem code and how often the
+/// backend was reached, and that the explain endpoint says the same.
+/// </summary>
+public sealed class RoutePolicyTests(RoutePolicyFixture fixture) : IClassFixture<RoutePolicyFixture>
+{
+    private const string Allow = "allow";
+
+    // Modes: DD = denyData + denyConfig, D = denyData only, C = denyConfig only, N = neither.
+    public static TheoryData<string, string, string, string> Rows() => new()
+    {
+        // data routes: every method blocked under denyData, allowed otherwise
+        { "DD", "GET", "/api/orders", "support.isolation.data" },
+        { "DD", "HEAD", "/api/orders", "support.isolation.data" },
+        { "DD", "OPTIONS", "/api/orders", "support.isolation.data" },
+        { "DD", "POST", "/api/orders", "support.isolation.data" },
+        { "D", "GET", "/api/orders/1", "support.isolation.data" },
+        { "D", "DELETE", "/api/orders/1", "support.isolation.data" },
+        { "D", "GET", "/download?bytes=10", "support.isolation.data" },
+        { "D", "POST", "/upload", "support.isolation.data" },
+        { "D", "GET", "/events?interval=10", "support.isolation.data" },
+        { "D", "GET", "/unclassified/path", "support.isolation.data" },  // no class: the default, data
+        { "C", "GET", "/api/orders", Allow },
+        { "C", "POST", "/api/orders", Allow },
+        { "C", "PUT", "/api/orders/1", Allow },
+        { "C", "DELETE", "/api/orders/2", Allow },
+        { "C", "GET", "/download?bytes=10", Allow },
+        { "C", "POST", "/upload", Allow },
+        { "C", "GET", "/unclassified/path", Allow },
+        { "N", "GET", "/api/orders", Allow },
+        { "N", "PATCH", "/api/orders/1", Allow },
+        { "N", "PROPFIND", "/api/orders", Allow },
+        { "N", "HEAD", "/download?bytes=10", Allow },
+
+        // config routes: reads always; writes blocked under denyConfig (unknown methods are writes)
+        { "DD", "GET", "/api/settings", Allow },
+        { "DD", "HEAD", "/api/settings", Allow },
+        { "DD", "OPTIONS", "/api/settings/theme", Allow },
+        { "DD", "GET", "/api/settings/theme", Allow },
+        { "DD", "PUT", "/api/settings/theme", "support.isolation.config" },
+        { "DD", "POST", "/api/settings", "support.isolation.config" },
+        { "DD", "DELETE", "/api/settings/theme", "support.isolation.config" },
+        { "DD", "PATCH", "/api/settings/theme", "support.isolation.config" },
+        { "C", "PROPFIND", "/api/settings", "support.isolation.config" },
+        { "C", "MKCOL", "/api/settings/x", "support.isolation.config" },
+        { "C", "PUT", "/api/settings/theme", "support.isolation.config" },
+        { "C", "GET", "/api/settings/theme", Allow },
+        { "D", "PUT", "/api/settings/theme", Allow },
+        { "D", "GET", "/api/settings", Allow },
+        { "D", "DELETE", "/api/settings/theme", Allow },
+        { "N", "PUT", "/api/settings/theme", Allow },
+        { "N", "PROPFIND", "/api/settings", Allow },
+
+        // open routes: always allowed
+        { "DD", "GET", "/", Allow },
+        { "DD", "GET", "/api/echo/anything", Allow },
+        { "DD", "POST", "/api/echo/anything", Allow },
+        { "DD", "DELETE", "/api/echo/x", Allow },
+        { "DD", "PROPFIND", "/api/echo/x", Allow },
+        { "DD", "GET", "/api/echo/x?q=%2F%2E%2E", Allow },   // encodings in the query are not ambiguous
+        { "N", "PUT", "/api/echo/x", Allow },
+
+        // forbidden routes: never, whatever the mode
+        { "DD", "GET", "/api/credentials/password", "support.forbidden_route" },
+        { "N", "GET", "/api/credentials/password", "support.forbidden_route" },
+        { "N", "POST", "/api/credentials/password", "support.forbidden_route" },
+        { "C", "HEAD", "/api/credentials", "support.forbidden_route" },
+        { "D", "OPTIONS", "/api/credentials/x", "support.forbidden_route" },
+
+        // ambiguous forms: refused before any class is considered, in every mode
+        { "N", "GET", "/api/orders/..%2fcredentials", "support.request.ambiguous" },
+        { "N", "GET", "/api/echo/%2e%2e/credentials/password", "support.request.ambiguous" },
+        { "N", "GET", "/api/echo/../credentials/password", "support.request.ambiguous" },
+        { "N", "GET", "/api/echo/./x", "support.request.ambiguous" },
+        { "N", "GET", "/api/echo%5c..%5ccredentials", "support.request.ambiguous" },
+        { "N", "GET", "/api/echo/%252e%252e/x", "support.request.ambiguous" },
+        { "N", "GET", "/api/echo/%C0%AF", "support.request.ambiguous" },
+        { "N", "GET", "/api/echo/x%01", "support.request.ambiguous" },
+        { "N", "GET", "/api/echo//x", "support.request.ambiguous" },
+        { "N", "GET", "/api/echo/x;y=1", "support.request.ambiguous" },
+        { "N", "POST", "/api/echo/x?_method=DELETE", "support.request.ambiguous" },
+        { "DD", "GET", "/api/settings?_method=PUT", "support.request.ambiguous" },
+        { "DD", "GET", "/api/settings/%2e%2e/credentials", "support.request.ambiguous" },
+        { "N", "GET", "/api/echo/caf%C3%A9", Allow },          // well-formed UTF-8 is fine
+    };
+
+    [Theory]
+    [MemberData(nameof(Rows))]
+    public async Task SupportRequest_IsDecidedByClassModeAndMethod(string mode, string method, string target, string expected)
+    {
+        await GrantAsync(mode);
+        var hits = fixture.Acme.Hits.Total;
+
+        using var response = await SendAsync(method, target, Basic("jill$john", JillPassword));
+
+        if (expected == Allow)
+        {
+            Assert.False(IsSupportProblem(response), $"{method} {target} under {mode} was refused: {await response.Content.ReadAsStringAsync()}");
+            Assert.Equal(hits + 1, fixture.Acme.Hits.Total);
+        }
+        else
+        {
+            var status = expected == "support.request.ambiguous" ? 400 : 403;
+            if (method == "HEAD")
+            {
+                // A HEAD answer has no body to carry the problem: its status and type say it.
+                Assert.Equal(status, (int)response.StatusCode);
+                Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+            }
+            else
+            {
+                Assert.Equal(expected, await ManagementClient.ProblemCodeAsync(response, status));
+            }
+
+            Assert.Equal(hits, fixture.Acme.Hits.Total);
+        }
+
+        // The ops tools say the same as the live decision.
+        var (denyData, denyConfig) = Modes(mode);
+        var explanation = await fixture.Api.JsonAsync(HttpMethod.Post, "/_gateway/policy/explain", fixture.Platform,
+            new { tenant = "acme", method, path = target, denyData, denyConfig });
+        Assert.Equal(expected == Allow, explanation.GetProperty("allowed").GetBoolean());
+        Assert.Equal(expected == Allow ? null : expected, explanation.GetProperty("code").GetString());
+    }
+
+    [Theory]
+    [InlineData("GET", "/api/orders")]
+    [InlineData("DELETE", "/api/orders/1")]
+    [InlineData("PUT", "/api/settings/theme")]
+    [InlineData("PROPFIND", "/api/settings")]
+    [InlineData("POST", "/api/credentials/password")]
+    [InlineData("GET", "/api/echo/..%2fx")]
+    public async Task OrdinaryTraffic_ToTheSameRoutes_IsUnaffected(string method, string target)
+    {
+        await GrantAsync("DD");
+        var hits = fixture.Acme.Hits.Total;
+
+        using var response = await SendAsync(method, target, authorization: null);
+
+        Assert.False(IsSupportProblem(response));
+        Assert.Equal(hits + 1, fixture.Acme.Hits.Total);
+    }
+
+    [Fact]
+    public async Task EncodedNul_IsRefusedBeforeAnyBackend()
+    {
+        await GrantAsync("N");
+        var hits = fixture.Acme.Hits.Total;
+
+        // Kestrel itself refuses a NUL in the path (400) for every request, support or not.
+        using var support = await SendAsync("GET", "/api/echo/x%00", Basic("jill$john", JillPassword));
+        using var ordinary = await SendAsync("GET", "/api/echo/x%00", authorization: null);
+
+        Assert.Equal(HttpStatusCode.BadRequest, support.StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, ordinary.StatusCode);
+        Assert.Equal(hits, fixture.Acme.Hits.Total);
+    }
+
+    [Theory]
+    [InlineData("X-HTTP-Method-Override")]
+    [InlineData("X-HTTP-Method")]
+    [InlineData("X-Method-Override")]
+    public async Task MethodOverrideHeaders_AreRefusedInSupportSessions(string header)
+    {
+        await GrantAsync("N");
+        var hits = fixture.Acme.Hits.Total;
+
+        using var response = await SendAsync("POST", "/api/echo/x", Basic("jill$john", JillPassword), r => r.Headers.TryAddWithoutValidation(header, "DELETE"));
+
+        Assert.Equal("support.request.ambiguous", await ManagementClient.ProblemCodeAsync(response, 400));
+        Assert.Equal(hits, fixture.Acme.Hits.Total);
+    }
+
+    [Fact]
+    public async Task WebSocketUpgrade_OnADataRoute_IsBlockedUnderDenyData()
+    {
+        await GrantAsync("D");
+        var hits = fixture.Acme.Hits.Total;
+
+        using var response = await SendAsync("GET", "/ws", Basic("jill$john", JillPassword), r =>
+        {
+            r.Headers.TryAddWithoutValidation("Connection", "Upgrade");
+            r.Headers.TryAddWithoutValidation("Upgrade", "websocket");
+            r.Headers.TryAddWithoutValidation("Sec-WebSocket-Version", "13");
+            r.Headers.TryAddWithoutValidation("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==");
+        });
+
+        Assert.Equal("support.isolation.data", await ManagementClient.ProblemCodeAsync(response, 403));
+        Assert.Equal(hits, fixture.Acme.Hits.Total);
+    }
+
+    [Fact]
+    public async Task SeveralGrants_RequestAllowedIfAnyGrantAllowsIt()
+    {
+        await GrantAsync("D");
+        await fixture.Api.JsonAsync(HttpMethod.Post, "/_gateway/tenants/acme/support/grants", fixture.John, new { denyData = false, denyConfig = true }, 201);
+
+        using var data = await SendAsync("GET", "/api/orders", Basic("jill$john", JillPassword));
+        using var configWrite = await SendAsync("PUT", "/api/settings/theme", Basic("jill$john", JillPassword), r => r.Content = new StringContent("""{"value":"dark"}""", Encoding.UTF8, "application/json"));
+
+        Assert.Equal(HttpStatusCode.OK, data.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, configWrite.StatusCode);
+    }
+
+    [Fact]
+    public async Task Denials_AreAuditedWithTheReason()
+    {
+        await GrantAsync("DD");
+        using (await SendAsync("PUT", "/api/settings/theme", Basic("jill$john", JillPassword)))
+        {
+        }
+
+        Assert.Contains(fixture.Gateway.Logs.Entries.Where(e => e.EventId.Id == 1900).Select(e => e.Message), m =>
+            m.Contains("\"action\":\"support-request\"", StringComparison.Ordinal)
+            && m.Contains("\"reason\":\"support.isolation.config\"", StringComparison.Ordinal)
+            && m.Contains("\"decision\":\"denied\"", StringComparison.Ordinal)
+            && m.Contains("\"routeClass\":\"config\"", StringComparison.Ordinal)
+            && m.Contains("\"userName\":\"jill$john\"", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Explain_IsForPlatformAdmins_AndValidatesItsInput()
+    {
+        Assert.Equal("management.forbidden", await fixture.Api.ProblemCodeAsync(HttpMethod.Post, "/_gateway/policy/explain", fixture.Ann, new { tenant = "acme", method = "GET", path = "/" }, 403));
+        Assert.Equal("management.unauthenticated", await fixture.Api.ProblemCodeAsync(HttpMethod.Post, "/_gateway/policy/explain", null, new { tenant = "acme", method = "GET", path = "/" }, 401));
+        Assert.Equal("request.invalid", await fixture.Api.ProblemCodeAsync(HttpMethod.Post, "/_gateway/policy/explain", fixture.Platform, new { tenant = "acme", method = "GET" }, 400));
+        Assert.Equal("request.invalid", await fixture.Api.ProblemCodeAsync(HttpMethod.Post, "/_gateway/policy/explain", fixture.Platform, new { tenant = "acme", method = "G E T", path = "/" }, 400));
+
+        var explanation = await fixture.Api.JsonAsync(HttpMethod.Post, "/_gateway/policy/explain", fixture.Platform, new { tenant = "acme", method = "PUT", path = "/api/settings/theme", denyData = true, denyConfig = true });
+        Assert.Equal("acme-settings", explanation.GetProperty("route").GetString());
+        Assert.Equal("config", explanation.GetProperty("class").GetString());
+        Assert.False(explanation.GetProperty("allowed").GetBoolean());
+        Assert.Contains("denyConfig", explanation.GetProperty("reason").GetString(), StringComparison.Ordinal);
+
+        var unknown = await fixture.Api.JsonAsync(HttpMethod.Post, "/_gateway/policy/explain", fixture.Platform, new { tenant = "initech", method = "GET", path = "/" });
+        Assert.Equal("tenant.not_found", unknown.GetProperty("code").GetString());
+    }
+
+    private async Task GrantAsync(string mode)
+    {
+        await fixture.Api.JsonAsync(HttpMethod.Delete, "/_gateway/tenants/acme/support/grants", fixture.Ann);
+        var (denyData, denyConfig) = Modes(mode);
+        await fixture.Api.JsonAsync(HttpMethod.Post, "/_gateway/tenants/acme/support/grants", fixture.John, new { denyData, denyConfig }, 201);
+    }
+
+    private static (bool DenyData, bool DenyConfig) Modes(string mode) => mode switch
+    {
+        "DD" => (true, true),
+        "D" => (true, false),
+        "C" => (false, true),
+        "N" => (false, false),
+        _ => throw new ArgumentOutOfRangeException(nameof(mode)),
+    };
+
+    private async Task<HttpResponseMessage> SendAsync(string method, string target, System.Net.Http.Headers.AuthenticationHeaderValue? authorization, Action<HttpRequestMessage>? configure = null)
+    {
+        using var client = fixture.Gateway.Client("acme.localhost");
+        var uri = new Uri(client.BaseAddress + target.TrimStart('/'), new UriCreationOptions { DangerousDisablePathAndQueryCanonicalization = true });
+        using var request = new HttpRequestMessage(new HttpMethod(method), uri);
+        request.Headers.Authorization = authorization;
+        configure?.Invoke(request);
+        var response = await client.SendAsync(request);
+        await response.Content.LoadIntoBufferAsync();
+        return response;
+    }
+
+    private static bool IsSupportProblem(HttpResponseMessage response)
+    {
+        if (response.Content.Headers.ContentType?.MediaType != "application/problem+json")
+        {
+            return false;
+        }
+
+        using var json = JsonDocument.Parse(response.Content.ReadAsStream());
+        return json.RootElement.TryGetProperty("code", out var code) && code.GetString()!.StartsWith("support.", StringComparison.Ordinal);
+    }
+}
