@@ -8,7 +8,8 @@ namespace Gateway.Authentication;
 /// Identity to the backend (PRODUCT.md §7). On all traffic, every inbound header with the
 /// gateway's identity prefix is removed, so no client can forge one. On allowed support
 /// requests the support user's credentials (Authorization, the session cookie) are removed
-/// and the gateway's identity headers and signed identity token are added.
+/// and the gateway's identity headers and signed identity token are added. The session
+/// cookie is removed from every request.
 /// </summary>
 internal sealed class IdentityTransformProvider(IOptions<SupportOptions> options, SupportTokens tokens) : ITransformProvider
 {
@@ -48,13 +49,14 @@ internal sealed class IdentityTransformProvider(IOptions<SupportOptions> options
             }
         }
 
+        // The gateway's session cookie is never the tenant app's business, whoever sends it.
+        RemoveSessionCookie(context);
         if (context.HttpContext.Features.Get<SupportSessionFeature>() is not { } session)
         {
             return ValueTask.CompletedTask;
         }
 
         headers.Authorization = null;
-        RemoveSessionCookie(context);
         headers.TryAddWithoutValidation(prefix + TenantHeader, session.Tenant);
         headers.TryAddWithoutValidation(prefix + UserHeader, session.TargetUser);
         headers.TryAddWithoutValidation(prefix + SupportUserHeader, session.SupportUser);

@@ -25,8 +25,8 @@ internal sealed partial class SupportRequestMiddleware(
     SupportLoginService logins,
     LiveSupportSessions live,
     RouteClassResolver classes,
+    SessionTokenCache sessionTokens,
     IAuditSink audit,
-    TimeProvider time,
     IOptions<SupportOptions> options,
     ILogger<SupportRequestMiddleware> logger)
 {
@@ -61,13 +61,15 @@ internal sealed partial class SupportRequestMiddleware(
         }
 
         // From here on this is a support request: it is decided here, and the backend sees it only if allowed.
-        var started = time.GetTimestamp();
+        var record = context.Features.GetRequiredFeature<ProxyAuditFeature>();
         var routeClass = classes.Resolve(context.GetReverseProxyFeature().Route.Config);
+        record.Action = "support-request";
+        record.RouteClass = routeClass;
         var rawTarget = context.Features.Get<IHttpRequestFeature>()?.RawTarget;
         if (RequestAmbiguity.Check(rawTarget, context.Request.Method, context.Request.Headers) is { } ambiguity)
         {
+            record.Refusal = ProblemCode.SupportRequestAmbiguous.Value;
             await GatewayProblem.Create(ProblemCode.SupportRequestAmbiguous, ambiguity.Reason).WriteAsync(context);
-            AuditRequest(context, null, tenant, routeClass, ProblemCode.SupportRequestAmbiguous.Value, started, reservation: null);
             return;
         }
 
@@ -79,6 +81,7 @@ internal sealed partial class SupportRequestMiddleware(
                 {
                     logins.AuditLogin(context, "(malformed)", "(malformed)", tenant, "failure", parsed.ErrorCode);
                     var code = parsed.ErrorCode == ProblemCode.SupportLoginTenantMismatch.Value ? ProblemCode.SupportLoginTenantMismatch : ProblemCode.SupportLoginMalformed;
+                    record.Refusal = code.Value;
                     await GatewayProblem.Create(code, parsed.Error).WriteAsync(context);
                     return;
                 }
@@ -87,9 +90,9 @@ internal sealed partial class SupportRequestMiddleware(
                 break;
 
             case (CredentialKind.SessionToken, _, _):
-                var authentication = await context.AuthenticateAsync(SupportSessionAuthentication.Scheme);
-                decision = authentication.Succeeded && authentication.Principal is not null
-                    ? await logins.AuthorizeSessionAsync(authentication.Principal, tenant, context)
+                var principal = await sessionTokens.AuthenticateAsync(context, SessionToken(context.Request));
+                decision = principal is not null
+                    ? await logins.AuthorizeSessionAsync(principal, tenant, context)
                     : SupportDecision.Refuse(ProblemCode.SupportSessionInvalid);
                 break;
 
@@ -100,23 +103,26 @@ internal sealed partial class SupportRequestMiddleware(
 
         if (decision.Session is not { } session)
         {
+            record.Refusal = decision.Problem!.Value;
             await RefuseAsync(context, decision);
-            AuditRequest(context, null, tenant, routeClass, decision.Problem!.Value, started, reservation: null);
             return;
         }
 
+        record.Session = session;
         var policy = SupportPolicy.Decide(routeClass, context.Request.Method, session.Access);
         if (!policy.Allowed)
         {
+            record.Refusal = policy.Problem!.Value;
             await GatewayProblem.Create(policy.Problem!, policy.Reason).WriteAsync(context);
-            AuditRequest(context, session, tenant, routeClass, policy.Problem!.Value, started, reservation: null);
             return;
         }
 
-        // No support call proceeds unaudited: room for its event is held before it is forwarded.
-        using var reservation = audit.TryReserve();
-        if (reservation is null)
+        // No support call proceeds unaudited: room for its event is held before it is forwarded,
+        // and the audit middleware completes it when the response ends.
+        record.Reservation = audit.TryReserve();
+        if (record.Reservation is null)
         {
+            record.Refusal = ProblemCode.AuditUnavailable.Value;
             await GatewayProblem.Create(ProblemCode.AuditUnavailable).WriteAsync(context);
             LogAuditUnavailable(logger, tenant);
             return;
@@ -125,14 +131,7 @@ internal sealed partial class SupportRequestMiddleware(
         context.Features.Set(session);
         using (live.Register(context, session, routeClass))
         {
-            try
-            {
-                await next(context);
-            }
-            finally
-            {
-                AuditRequest(context, session, tenant, routeClass, null, started, reservation);
-            }
+            await next(context);
         }
     }
 
@@ -190,6 +189,15 @@ internal sealed partial class SupportRequestMiddleware(
             : (CredentialKind.None, null, null);
     }
 
+    /// <summary>The session token as JwtBearer will read it: the bearer token, else the cookie.</summary>
+    private string? SessionToken(HttpRequest request)
+    {
+        var authorization = request.Headers.Authorization.ToString();
+        return authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)
+            ? authorization["Bearer ".Length..].Trim()
+            : request.Cookies.TryGetValue(_options.CookieName, out var cookie) ? cookie : null;
+    }
+
     private bool IsGatewayToken(string token)
     {
         try
@@ -230,50 +238,6 @@ internal sealed partial class SupportRequestMiddleware(
         (user, password) = (text[..colon], text[(colon + 1)..]);
         return true;
     }
-
-    private void AuditRequest(HttpContext context, SupportSessionFeature? session, string tenant, RouteClass routeClass, string? refusal, long started, IAuditReservation? reservation)
-    {
-        var rawTarget = context.Features.Get<IHttpRequestFeature>()?.RawTarget ?? context.Request.Path.Value ?? "";
-        var query = rawTarget.IndexOf('?', StringComparison.Ordinal);
-        var auditEvent = new AuditEvent
-        {
-            Timestamp = time.GetUtcNow(),
-            Category = "web",
-            Action = "support-request",
-            Outcome = refusal is null && context.Response.StatusCode < 400 ? "success" : "failure",
-            Reason = refusal ?? (context.RequestAborted.IsCancellationRequested ? "aborted" : null),
-            Duration = time.GetElapsedTime(started),
-            HttpMethod = context.Request.Method,
-            UrlPath = query < 0 ? rawTarget : rawTarget[..query],
-            UrlQuery = query < 0 ? null : rawTarget[(query + 1)..],
-            StatusCode = context.Response.StatusCode,
-            UserAgent = context.Request.Headers.UserAgent.ToString() is { Length: > 0 } agent ? agent : null,
-            RouteId = context.GetReverseProxyFeature().Route.Config.RouteId,
-            RouteClass = routeClass.ToConfigName(),
-            Isolation = session?.Isolation,
-            Decision = refusal is null ? "allowed" : "denied",
-            SessionId = session?.SessionId,
-            UserName = session?.Who,
-            UserId = session?.SupportUser,
-            TargetUserName = session?.TargetUser,
-            Tenant = tenant,
-            GrantIds = session?.Access.GrantIds.Select(g => g.Value).ToArray(),
-            SourceIp = context.Connection.RemoteIpAddress?.ToString(),
-            TraceId = System.Diagnostics.Activity.Current?.TraceId.ToString(),
-            Details = session is null ? null : new Dictionary<string, string?> { ["credential"] = session.Credential.ToString().ToLowerInvariant() },
-        };
-        if (reservation is not null)
-        {
-            reservation.Complete(auditEvent);
-        }
-        else if (!audit.TryWrite(auditEvent))
-        {
-            LogAuditRefused(logger, tenant);
-        }
-    }
-
-    [LoggerMessage(EventId = 1620, Level = LogLevel.Warning, Message = "The audit sink dropped the event of a refused support request in tenant {Tenant}")]
-    private static partial void LogAuditRefused(ILogger logger, string tenant);
 
     [LoggerMessage(EventId = 1621, Level = LogLevel.Error, Message = "A support request in tenant {Tenant} was refused: the audit trail cannot take its event")]
     private static partial void LogAuditUnavailable(ILogger logger, string tenant);

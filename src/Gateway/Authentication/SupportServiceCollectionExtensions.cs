@@ -20,6 +20,7 @@ internal static class SupportServiceCollectionExtensions
         services.AddSingleton<SupportCredentialVerifier>();
         services.AddSingleton<GatewaySigningKey>();
         services.AddSingleton<SupportTokens>();
+        services.AddSingleton<SessionTokenCache>();
         services.AddSingleton<LoginThrottle>();
         services.AddSingleton<SupportLoginService>();
         services.AddSingleton<LiveSupportSessions>();

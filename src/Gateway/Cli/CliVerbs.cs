@@ -14,7 +14,7 @@ namespace Gateway.Cli;
 /// </summary>
 internal static class CliVerbs
 {
-    public static readonly string[] Names = ["token", "hash-password", "policy", "config"];
+    public static readonly string[] Names = ["token", "hash-password", "policy", "config", "audit"];
 
     public static async Task<int> RunAsync(string[] args, TextReader input, TextWriter output, TextWriter error)
     {
@@ -26,6 +26,7 @@ internal static class CliVerbs
                 "hash-password" => await HashPasswordAsync(input, output, error),
                 "policy" when args.Length > 1 && args[1] == "explain" => await ExplainAsync(args[2..], output, error),
                 "config" when args.Length > 1 && args[1] == "check" => await CheckAsync(args[2..], output),
+                "audit" when args.Length > 1 && args[1] == "export" => await ExportAuditAsync(args[2..], output, error),
                 _ => Usage(error),
             };
         }
@@ -177,6 +178,46 @@ internal static class CliVerbs
         return 0;
     }
 
+    /// <summary>
+    /// <c>audit export</c>: the audit spool as NDJSON (one ECS event per line) on standard output,
+    /// oldest first; <c>--unshipped</c> starts at the shipping checkpoint. Safe beside a running gateway.
+    /// </summary>
+    private static async Task<int> ExportAuditAsync(string[] args, TextWriter output, TextWriter error)
+    {
+        var options = CliOptions.Parse([.. args.Where(a => a != "--unshipped")], ["--spool-dir", "--config-dir"]);
+        if (options.Error is not null)
+        {
+            await error.WriteLineAsync($"audit export: {options.Error}");
+            return Usage(error);
+        }
+
+        var directory = options.Single("--spool-dir");
+        if (directory is null)
+        {
+            var configuration = LoadConfiguration(args);
+            directory = configuration[$"{Auditing.AuditOptions.SectionName}:SpoolDirectory"] is { Length: > 0 } configured ? configured : new Auditing.AuditOptions().SpoolDirectory;
+        }
+
+        if (!Directory.Exists(directory))
+        {
+            await error.WriteLineAsync($"audit export: no spool at '{Path.GetFullPath(directory)}'.");
+            return 1;
+        }
+
+        var skipped = 0L;
+        foreach (var line in Auditing.AuditSpoolReader.ReadEntries(directory, args.Contains("--unshipped"), s => skipped += s.Bytes))
+        {
+            await output.WriteLineAsync(line.Json);
+        }
+
+        if (skipped > 0)
+        {
+            await error.WriteLineAsync($"audit export: skipped {skipped} byte(s) that are not whole records (a torn tail or corruption).");
+        }
+
+        return 0;
+    }
+
     /// <summary>The gateway as start-up builds it (every validator runs), never started, with logging off.</summary>
     private static Task<WebApplication> BuildAsync(string? configDir)
     {
@@ -207,6 +248,7 @@ internal static class CliVerbs
               Gateway hash-password < password.txt
               Gateway policy explain --tenant T --method M --path P [--deny-data true|false] [--deny-config true|false] [--config-dir D]
               Gateway config check [--config-dir D]
+              Gateway audit export [--spool-dir S | --config-dir D] [--unshipped]     the audit spool as NDJSON
             """);
         return 2;
     }

@@ -10,13 +10,12 @@ namespace Gateway.Grants;
 /// The rules of PRODUCT.md §4 for changing support access: who may do what, what a new grant
 /// gets by default, and the audit event of every change. Storage is <see cref="IGrantStore"/>'s.
 /// </summary>
-internal sealed partial class GrantService(
+internal sealed class GrantService(
     IGrantStore store,
     TimeProvider time,
     IOptions<GrantsOptions> grantsOptions,
     IOptions<TenancyOptions> tenancy,
-    IAuditSink audit,
-    ILogger<GrantService> logger)
+    IAuditSink audit)
 {
     private const int MaxUserNameLength = 128;
 
@@ -99,8 +98,15 @@ internal sealed partial class GrantService(
             DenyData = request.DenyData ?? state.Platform.DefaultDenyData,
             DenyConfig = request.DenyConfig ?? state.Platform.DefaultDenyConfig,
         };
+        // The change is made only if its audit event has room: never a change that goes unrecorded.
+        using var room = audit.TryReserve();
+        if (room is null)
+        {
+            return Outcome<SupportGrant>.Fail(ProblemCode.AuditUnavailable);
+        }
+
         await store.CreateGrantAsync(grant, cancellationToken);
-        Audit(caller, tenant, "support-grant-created", [grant.Id], new Dictionary<string, string?>
+        Audit(room, caller, tenant, "support-grant-created", [grant.Id], new Dictionary<string, string?>
         {
             ["expiresAt"] = grant.ExpiresAt.ToString("O"),
             ["denyData"] = grant.DenyData ? "true" : "false",
@@ -151,13 +157,20 @@ internal sealed partial class GrantService(
             return Outcome<SupportGrant>.Fail(ProblemCode.GrantNotOwner);
         }
 
+        // The change is made only if its audit event has room: never a change that goes unrecorded.
+        using var room = audit.TryReserve();
+        if (room is null)
+        {
+            return Outcome<SupportGrant>.Fail(ProblemCode.AuditUnavailable);
+        }
+
         var revoked = await store.RevokeGrantAsync(tenant, grantId, caller.Subject, time.GetUtcNow(), cancellationToken);
         if (revoked is null)
         {
             return Outcome<SupportGrant>.Fail(ProblemCode.GrantNotActive, $"The grant is {grant.StatusAt(time.GetUtcNow()).ToString().ToLowerInvariant()}.");
         }
 
-        Audit(caller, tenant, "support-grant-revoked", [grantId], null);
+        Audit(room, caller, tenant, "support-grant-revoked", [grantId], null);
         return revoked;
     }
 
@@ -169,8 +182,15 @@ internal sealed partial class GrantService(
             return Outcome<IReadOnlyList<SupportGrant>>.Fail(refused.Problem!, refused.Detail);
         }
 
+        // The change is made only if its audit event has room: never a change that goes unrecorded.
+        using var room = audit.TryReserve();
+        if (room is null)
+        {
+            return Outcome<IReadOnlyList<SupportGrant>>.Fail(ProblemCode.AuditUnavailable);
+        }
+
         var revoked = await store.RevokeAllAsync(tenant, caller.Subject, time.GetUtcNow(), cancellationToken);
-        Audit(caller, tenant, "support-grants-revoked-all", [.. revoked.Select(g => g.Id)], null);
+        Audit(room, caller, tenant, "support-grants-revoked-all", [.. revoked.Select(g => g.Id)], null);
         return Outcome<IReadOnlyList<SupportGrant>>.From(revoked);
     }
 
@@ -198,8 +218,15 @@ internal sealed partial class GrantService(
             DefaultDenyData = request.DefaultDenyData,
             DefaultDenyConfig = request.DefaultDenyConfig,
         };
+        // The change is made only if its audit event has room: never a change that goes unrecorded.
+        using var room = audit.TryReserve();
+        if (room is null)
+        {
+            return Outcome<PlatformSupportSettings>.Fail(ProblemCode.AuditUnavailable);
+        }
+
         await store.SetPlatformSettingsAsync(settings, cancellationToken);
-        Audit(caller, null, "support-platform-settings-changed", null, new Dictionary<string, string?>
+        Audit(room, caller, null, "support-platform-settings-changed", null, new Dictionary<string, string?>
         {
             ["enabledForAllTenants"] = settings.EnabledForAllTenants ? "true" : "false",
             ["requestDurationHours"] = settings.RequestDurationHours.ToString(System.Globalization.CultureInfo.InvariantCulture),
@@ -228,8 +255,15 @@ internal sealed partial class GrantService(
         }
 
         var value = new TenantSupportOverride { Mode = request.Mode, Until = request.Until, SetBy = caller.Subject, SetAt = now };
+        // The change is made only if its audit event has room: never a change that goes unrecorded.
+        using var room = audit.TryReserve();
+        if (room is null)
+        {
+            return Outcome<TenantSupportOverride>.Fail(ProblemCode.AuditUnavailable);
+        }
+
         await store.SetTenantOverrideAsync(tenant, value, cancellationToken);
-        Audit(caller, tenant, "support-tenant-override-changed", null, new Dictionary<string, string?>
+        Audit(room, caller, tenant, "support-tenant-override-changed", null, new Dictionary<string, string?>
         {
             ["mode"] = request.Mode.ToString().ToLowerInvariant(),
             ["until"] = request.Until?.ToString("O"),
@@ -269,9 +303,9 @@ internal sealed partial class GrantService(
         return tenancy.Value.Tenants.ContainsKey(tenant) ? null : Outcome<bool>.Fail(ProblemCode.TenantNotFound);
     }
 
-    private void Audit(ManagementCaller caller, string? tenant, string action, IReadOnlyList<GrantId>? grants, IReadOnlyDictionary<string, string?>? details)
+    private void Audit(IAuditReservation room, ManagementCaller caller, string? tenant, string action, IReadOnlyList<GrantId>? grants, IReadOnlyDictionary<string, string?>? details)
     {
-        var accepted = audit.TryWrite(new AuditEvent
+        room.Complete(new AuditEvent
         {
             Timestamp = time.GetUtcNow(),
             Category = "configuration",
@@ -283,10 +317,6 @@ internal sealed partial class GrantService(
             GrantIds = grants?.Select(g => g.Value).ToArray(),
             Details = details,
         });
-        if (!accepted)
-        {
-            LogAuditRefused(logger, action, tenant);
-        }
     }
 
     /// <summary>23:59:59 of the date in the tenant's zone, as an instant.</summary>
@@ -300,6 +330,4 @@ internal sealed partial class GrantService(
     private static bool IsUserName(string name) =>
         name.Length is > 0 and <= MaxUserNameLength && !name.Any(c => char.IsWhiteSpace(c) || char.IsControl(c) || c is '$' or '/');
 
-    [LoggerMessage(EventId = 1400, Level = LogLevel.Critical, Message = "The audit sink refused the event {Action} for tenant {Tenant}; the change was made")]
-    private static partial void LogAuditRefused(ILogger logger, string action, string? tenant);
 }

@@ -52,7 +52,7 @@ public static partial class GatewayApp
         builder.Services.AddGatewayGrants(builder.Configuration);
         builder.Services.AddManagementAuthentication(builder.Configuration);
         builder.Services.AddSupportSessions(builder.Configuration, configDir);
-        builder.Services.AddSingleton<IAuditSink, LoggingAuditSink>();
+        builder.Services.AddGatewayAudit(builder.Configuration);
         builder.Services.AddGatewayHealth();
         builder.Services.AddOptionsWithValidateOnStart<DemoOptions>()
             .Bind(builder.Configuration.GetSection(DemoOptions.SectionName), o => o.ErrorOnUnknownConfiguration = true);
@@ -106,6 +106,7 @@ public static partial class GatewayApp
                      () => app.Services.GetRequiredService<IOptions<RedisOptions>>().Value,
                      () => app.Services.GetRequiredService<IOptions<ManagementOptions>>().Value,
                      () => app.Services.GetRequiredService<IOptions<SupportOptions>>().Value,
+                     () => app.Services.GetRequiredService<IOptions<AuditOptions>>().Value,
                      () => app.Services.GetRequiredService<IOptions<SupportCredentialOptions>>().Value,
                  })
         {

@@ -25,6 +25,7 @@ internal static class RoutingServiceCollectionExtensions
         app.MapReverseProxy(pipeline =>
         {
             pipeline.Use(ProxyPipeline.GuardReservedPrefix);
+            pipeline.UseMiddleware<Gateway.Auditing.ProxyAuditMiddleware>();
             pipeline.Use(ProxyPipeline.ReportForwarderErrors);
             pipeline.UseMiddleware<Gateway.Authentication.SupportRequestMiddleware>();
             pipeline.UseSessionAffinity();

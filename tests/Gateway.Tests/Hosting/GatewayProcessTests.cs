@@ -30,6 +30,7 @@ public sealed class GatewayProcessTests : IAsyncLifetime
                 ["GATEWAY_CONFIG_DIR"] = _config.Path,
                 ["Gateway__Demo__HostSampleApps"] = "false",
                 ["Serilog__WriteTo__File__Args__path"] = Path.Combine(_config.LogDirectory, "gateway-.log"),
+                ["Audit__SpoolDirectory"] = Path.Combine(_config.LogDirectory, "spool"),
                 ["ReverseProxy__Clusters__acme__Destinations__primary__Address"] = _backend.Address.ToString(),
             });
         var address = await gateway.ListeningAsync();
@@ -46,7 +47,7 @@ public sealed class GatewayProcessTests : IAsyncLifetime
     public async Task InvalidConfiguration_ExitsWithCode2_AndNamesTheKey()
     {
         _config.EditRoutes(r => r["ReverseProxy"]!["Routes"]!["globex-events"]!["Metadata"]!["SupportClass"] = "public");
-        await using var gateway = GatewayProcess.Start(["--config-dir", _config.Path, "--urls", "http://127.0.0.1:0", "--Gateway:Demo:HostSampleApps=false"]);
+        await using var gateway = GatewayProcess.Start(["--config-dir", _config.Path, "--urls", "http://127.0.0.1:0", "--Gateway:Demo:HostSampleApps=false", $"--Audit:SpoolDirectory={Path.Combine(_config.LogDirectory, "spool")}"]);
 
         var exitCode = await gateway.WaitForExitAsync();
 
@@ -67,6 +68,7 @@ public sealed class GatewayProcessTests : IAsyncLifetime
             $"--ReverseProxy:Clusters:acme:Destinations:primary:Address=http://127.0.0.1:{acmePort}/",
             $"--ReverseProxy:Clusters:globex:Destinations:primary:Address=http://127.0.0.1:{globexPort}/",
             $"--Serilog:WriteTo:File:Args:path={Path.Combine(_config.LogDirectory, "gateway-.log")}",
+            $"--Audit:SpoolDirectory={Path.Combine(_config.LogDirectory, "spool")}",
         ]);
         var address = await gateway.ListeningAsync();
 

@@ -38,6 +38,9 @@ internal sealed class GatewayHost : IAsyncDisposable
 
     public RouteConfigFileProvider Routes => Services.GetRequiredService<RouteConfigFileProvider>();
 
+    /// <summary>The audit events this gateway spooled (ECS JSON), read from its spool directory.</summary>
+    public AuditTrail Audit => new(Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<Gateway.Auditing.AuditOptions>>().Value.SpoolDirectory);
+
     public static Task<GatewayHost> StartAsync(IReadOnlyDictionary<string, Uri> clusterAddresses, params string[] extraArgs) =>
         StartAsync(null, clusterAddresses, extraArgs);
 
@@ -56,6 +59,7 @@ internal sealed class GatewayHost : IAsyncDisposable
             "--urls", "http://127.0.0.1:0",
             "--Gateway:Demo:HostSampleApps=false",
             $"--Serilog:WriteTo:File:Args:path={Path.Combine(config.LogDirectory, "gateway-.log")}",
+            $"--Audit:SpoolDirectory={Path.Combine(config.LogDirectory, "spool")}",
         };
         args.AddRange(clusterAddresses.Select(c => $"--ReverseProxy:Clusters:{c.Key}:Destinations:primary:Address={c.Value}"));
         args.AddRange(extraArgs ?? []);

@@ -50,6 +50,8 @@ internal sealed partial class GatewayProcess : IAsyncDisposable
             info.Environment.Remove(key);
         }
 
+        // One writer per spool directory: each process gets its own unless the test names one.
+        info.Environment["Audit__SpoolDirectory"] = Directory.CreateTempSubdirectory("gateway-spool-").FullName;
         foreach (var (key, value) in environment ?? new Dictionary<string, string>())
         {
             info.Environment[key] = value;
@@ -102,6 +104,13 @@ internal sealed partial class GatewayProcess : IAsyncDisposable
         }
 
         return (rss, peak);
+    }
+
+    /// <summary>SIGKILL: no shutdown hooks, no flushing — a crash.</summary>
+    public async Task KillAsync()
+    {
+        _process.Kill(entireProcessTree: true);
+        await _process.WaitForExitAsync();
     }
 
     public async ValueTask DisposeAsync()

@@ -251,12 +251,13 @@ public sealed class RoutePolicyTests(RoutePolicyFixture fixture) : IClassFixture
         {
         }
 
-        Assert.Contains(fixture.Gateway.Logs.Entries.Where(e => e.EventId.Id == 1900).Select(e => e.Message), m =>
-            m.Contains("\"action\":\"support-request\"", StringComparison.Ordinal)
-            && m.Contains("\"reason\":\"support.isolation.config\"", StringComparison.Ordinal)
-            && m.Contains("\"decision\":\"denied\"", StringComparison.Ordinal)
-            && m.Contains("\"routeClass\":\"config\"", StringComparison.Ordinal)
-            && m.Contains("\"userName\":\"jill$john\"", StringComparison.Ordinal));
+        var denial = (await fixture.Gateway.Audit.WaitForAsync(e =>
+            AuditTrail.Get(e, "event.action") == "support-request" && AuditTrail.Get(e, "event.reason") == "support.isolation.config")).Last();
+        Assert.Equal("denied", AuditTrail.Get(denial, "gateway.support.decision"));
+        Assert.Equal("config", AuditTrail.Get(denial, "gateway.route.class"));
+        Assert.Equal("jill$john", AuditTrail.Get(denial, "user.name"));
+        Assert.Equal("PUT", AuditTrail.Get(denial, "http.request.method"));
+        Assert.Equal("403", AuditTrail.Get(denial, "http.response.status_code"));
     }
 
     [Fact]

@@ -28,6 +28,7 @@ public sealed class StreamingMemoryTests : IAsyncLifetime
             "--urls", "http://127.0.0.1:0",
             "--Gateway:Demo:HostSampleApps=false",
             $"--Serilog:WriteTo:File:Args:path={Path.Combine(_config.LogDirectory, "gateway-.log")}",
+            $"--Audit:SpoolDirectory={Path.Combine(_config.LogDirectory, "spool")}",
             $"--ReverseProxy:Clusters:acme:Destinations:primary:Address={_backend.Address}",
         ]);
         var address = await _gateway.ListeningAsync();

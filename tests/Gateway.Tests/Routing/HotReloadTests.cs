@@ -90,6 +90,8 @@ public sealed class HotReloadTests : IAsyncLifetime
 
         Assert.NotNull(outcome.Rejected);
         Assert.Contains(outcome.Rejected.Errors, e => e.StartsWith("ReverseProxy:Routes:acme-orders:Metadata:SupportClass", StringComparison.Ordinal));
+        var audited = await _gateway.Audit.WaitForAsync(e => AuditTrail.Get(e, "event.action") == "route-policy-reloaded" && AuditTrail.Get(e, "event.outcome") == "failure");
+        Assert.Contains("acme-orders", AuditTrail.Get(audited[0], "gateway.details.errors"), StringComparison.Ordinal);
         Assert.Equal(RouteClass.Data, _gateway.Routes.Current.ClassByRoute["acme-orders"]);
 
         // A later good edit is applied again, and health recovers.

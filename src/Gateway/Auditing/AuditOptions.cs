@@ -1,0 +1,90 @@
+namespace Gateway.Auditing;
+
+/// <summary>
+/// The audit pipeline (section <c>Audit</c>): a bounded in-memory queue, a durable spool on
+/// local disk, and an optional shipper to Elasticsearch. See <c>docs/audit.md</c>.
+/// </summary>
+internal sealed class AuditOptions
+{
+    public const string SectionName = "Audit";
+
+    /// <summary>
+    /// Where spool segments, the shipping checkpoint and dead letters live. Relative paths are
+    /// resolved against the process's current directory. Put it on a persistent volume: what is
+    /// here and not yet shipped is the only copy of those events.
+    /// </summary>
+    public string SpoolDirectory { get; init; } = "spool/audit";
+
+    /// <summary>
+    /// Events held in memory between the request path and the spool writer (reservations
+    /// included). Full: ordinary events are dropped (counted), support calls get 503.
+    /// </summary>
+    public int QueueCapacity { get; init; } = 10_000;
+
+    /// <summary>A spool segment is closed and a new one started once it would grow past this.</summary>
+    public long SegmentMaxBytes { get; init; } = 16L * 1024 * 1024;
+
+    /// <summary>
+    /// Cap on the spool's size on disk. At the cap, ordinary events are dropped (counted) and
+    /// support calls get 503 until the shipper has delivered and deleted segments.
+    /// </summary>
+    public long SpoolMaxBytes { get; init; } = 1024L * 1024 * 1024;
+
+    /// <summary>When spooled bytes are forced to stable storage (see <see cref="AuditFsyncPolicy"/>).</summary>
+    public AuditFsyncPolicy FsyncPolicy { get; init; } = AuditFsyncPolicy.Interval;
+
+    /// <summary>With <see cref="AuditFsyncPolicy.Interval"/>: the longest unsynced data may wait.</summary>
+    public TimeSpan FsyncInterval { get; init; } = TimeSpan.FromMilliseconds(200);
+
+    public AuditElasticsearchOptions Elasticsearch { get; init; } = new();
+}
+
+/// <summary>
+/// When the spool writer calls fsync. Every policy hands each written burst to the operating
+/// system at once, so a killed <em>process</em> loses only what was still in the in-memory
+/// queue; the policy decides what an operating-system crash or power cut can take.
+/// </summary>
+internal enum AuditFsyncPolicy
+{
+    /// <summary>fsync after every burst, before its events count as spooled or are shipped.</summary>
+    Always,
+
+    /// <summary>fsync at most every <see cref="AuditOptions.FsyncInterval"/> while there is unsynced data.</summary>
+    Interval,
+
+    /// <summary>Never fsync (except when closing); the OS writes back when it likes.</summary>
+    Never,
+}
+
+/// <summary>Shipping to Elasticsearch (section <c>Audit:Elasticsearch</c>). Empty <see cref="Url"/>: nothing is shipped.</summary>
+internal sealed class AuditElasticsearchOptions
+{
+    /// <summary>Base URL of the cluster, e.g. <c>https://es.internal:9200</c>. Empty: events stay in the spool.</summary>
+    public string? Url { get; init; }
+
+    /// <summary>The data stream written to, with <c>create</c> actions (so replays are idempotent).</summary>
+    public string Index { get; init; } = "gateway-audit";
+
+    /// <summary>Encoded API key (<c>Authorization: ApiKey …</c>); excludes <see cref="Username"/>.</summary>
+    public string? ApiKey { get; init; }
+
+    /// <summary>Basic-auth user; needs <see cref="Password"/>.</summary>
+    public string? Username { get; init; }
+
+    public string? Password { get; init; }
+
+    public int BatchMaxEvents { get; init; } = 1000;
+
+    /// <summary>Body size of one <c>_bulk</c> request (Elasticsearch refuses over <c>http.max_content_length</c>, 100 MB by default).</summary>
+    public long BatchMaxBytes { get; init; } = 5L * 1024 * 1024;
+
+    /// <summary>A partial batch is sent once its first event has waited this long.</summary>
+    public TimeSpan BatchMaxDelay { get; init; } = TimeSpan.FromSeconds(1);
+
+    public TimeSpan MinBackoff { get; init; } = TimeSpan.FromMilliseconds(250);
+
+    public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Budget of one <c>_bulk</c> request, connect to last response byte; past it the batch is retried.</summary>
+    public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(30);
+}

@@ -1,0 +1,222 @@
+namespace Gateway.Auditing;
+
+/// <summary>
+/// What the spool writer (<see cref="SpoolingAuditSink"/>) and the shipper
+/// (<see cref="ElasticsearchShipper"/>) share about one spool directory: which segment is being
+/// written and how far it is committed, the counters, and the signals between them.
+/// </summary>
+internal sealed class AuditSpoolState
+{
+    private readonly Lock _gate = new();
+    private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private long _activeSegment;
+    private long _committedLength;
+
+    private long _accepted;
+    private long _dropped;
+    private long _spooled;
+    private long _shipped;
+    private long _deadLettered;
+    private long _queued;
+    private long _spoolBytes;
+    private long _bulkRequests;
+    private long _bulkFailures;
+    private volatile bool _writerHealthy = true;
+    private volatile string? _writerError;
+    private volatile ShipError? _shipError;
+    private long _lastDropTicks = long.MinValue;
+    private long _lastDeadLetterTicks = long.MinValue;
+
+    /// <summary>Pulsed when the writer has committed more records (the shipper waits on it) or its health changed.</summary>
+    public AsyncPulse Written { get; } = new();
+
+    /// <summary>Pulsed when the shipper has delivered, dead-lettered or checkpointed something.</summary>
+    public AsyncPulse Shipping { get; } = new();
+
+    /// <summary>Completes once the writer has recovered the spool and opened its segment.</summary>
+    public Task Ready => _ready.Task;
+
+    public long Accepted => Volatile.Read(ref _accepted);
+
+    public long Dropped => Volatile.Read(ref _dropped);
+
+    public long Spooled => Volatile.Read(ref _spooled);
+
+    public long Shipped => Volatile.Read(ref _shipped);
+
+    public long DeadLettered => Volatile.Read(ref _deadLettered);
+
+    /// <summary>Events taken but not yet on disk, reservations included.</summary>
+    public long QueueLength => Volatile.Read(ref _queued);
+
+    /// <summary>Bytes in segment files (shipped segments are deleted).</summary>
+    public long SpoolBytes => Volatile.Read(ref _spoolBytes);
+
+    /// <summary><c>_bulk</c> requests sent, successful or not.</summary>
+    public long BulkRequests => Volatile.Read(ref _bulkRequests);
+
+    /// <summary><c>_bulk</c> attempts that failed as a whole or left items to retry.</summary>
+    public long BulkFailures => Volatile.Read(ref _bulkFailures);
+
+    public bool IsWriterHealthy => _writerHealthy;
+
+    public string? WriterError => _writerError;
+
+    /// <summary>The last shipping failure, while shipping has not succeeded since.</summary>
+    public ShipError? LastShipError => _shipError;
+
+    public DateTimeOffset? LastDropAt => Ticks(Interlocked.Read(ref _lastDropTicks));
+
+    public DateTimeOffset? LastDeadLetterAt => Ticks(Interlocked.Read(ref _lastDeadLetterTicks));
+
+    /// <summary>The segment being written and the length of it readers may read.</summary>
+    public (long Segment, long Length) Committed
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return (_activeSegment, _committedLength);
+            }
+        }
+    }
+
+    internal void MarkReady(long activeSegment, long spoolBytes)
+    {
+        lock (_gate)
+        {
+            _activeSegment = activeSegment;
+            _committedLength = 0;
+        }
+
+        Volatile.Write(ref _spoolBytes, spoolBytes);
+        _ready.TrySetResult();
+        Written.Pulse();
+    }
+
+    internal void Commit(long segment, long length, int records, long bytesAdded)
+    {
+        lock (_gate)
+        {
+            _activeSegment = segment;
+            _committedLength = length;
+        }
+
+        Interlocked.Add(ref _spooled, records);
+        Interlocked.Add(ref _spoolBytes, bytesAdded);
+        Written.Pulse();
+    }
+
+    internal void SegmentRolled(long newSegment)
+    {
+        lock (_gate)
+        {
+            _activeSegment = newSegment;
+            _committedLength = 0;
+        }
+
+        Written.Pulse();
+    }
+
+    internal bool TryTakeSlot(long capacity)
+    {
+        if (Interlocked.Increment(ref _queued) <= capacity)
+        {
+            return true;
+        }
+
+        Interlocked.Decrement(ref _queued);
+        return false;
+    }
+
+    internal void ReleaseSlots(int count) => Interlocked.Add(ref _queued, -count);
+
+    internal void CountAccepted() => Interlocked.Increment(ref _accepted);
+
+    internal long CountDropped(DateTimeOffset now, int count = 1)
+    {
+        Interlocked.Exchange(ref _lastDropTicks, now.UtcTicks);
+        return Interlocked.Add(ref _dropped, count);
+    }
+
+    internal void CountShipped(int count)
+    {
+        Interlocked.Add(ref _shipped, count);
+    }
+
+    internal void CountDeadLettered(DateTimeOffset now, int count)
+    {
+        Interlocked.Exchange(ref _lastDeadLetterTicks, now.UtcTicks);
+        Interlocked.Add(ref _deadLettered, count);
+    }
+
+    internal void CountBulkRequest(bool failed)
+    {
+        Interlocked.Increment(ref _bulkRequests);
+        if (failed)
+        {
+            Interlocked.Increment(ref _bulkFailures);
+        }
+    }
+
+    internal void SegmentDeleted(long bytes) => Interlocked.Add(ref _spoolBytes, -bytes);
+
+    internal void SetWriterHealthy()
+    {
+        (_writerHealthy, _writerError) = (true, null);
+        Written.Pulse();
+    }
+
+    internal void SetWriterUnhealthy(string error)
+    {
+        (_writerError, _writerHealthy) = (error, false);
+        Written.Pulse();
+    }
+
+    internal void SetShipError(string message, DateTimeOffset at) => _shipError = new ShipError(message, _shipError?.Since ?? at, at);
+
+    internal void ClearShipError() => _shipError = null;
+
+    private static DateTimeOffset? Ticks(long ticks) => ticks == long.MinValue ? null : new DateTimeOffset(ticks, TimeSpan.Zero);
+}
+
+/// <summary>A shipping failure: what, since when shipping has been failing, and when it last failed.</summary>
+internal sealed record ShipError(string Message, DateTimeOffset Since, DateTimeOffset At);
+
+/// <summary>
+/// A reusable "something changed" signal: take <see cref="WhenPulsed"/>, re-check the
+/// condition, then await the task; <see cref="Pulse"/> completes it and arms the next one.
+/// </summary>
+internal sealed class AsyncPulse
+{
+    private TaskCompletionSource _next = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public Task WhenPulsed => Volatile.Read(ref _next).Task;
+
+    public void Pulse() =>
+        Interlocked.Exchange(ref _next, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+
+    /// <summary>Waits until <paramref name="condition"/> holds, re-checking it after each pulse; false on timeout.</summary>
+    public async Task<bool> WaitUntilAsync(Func<bool> condition, TimeSpan timeout, TimeProvider time, CancellationToken cancellationToken = default)
+    {
+        using var deadline = new CancellationTokenSource(timeout, time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, cancellationToken);
+        while (true)
+        {
+            var pulsed = WhenPulsed;
+            if (condition())
+            {
+                return true;
+            }
+
+            try
+            {
+                await pulsed.WaitAsync(linked.Token);
+            }
+            catch (OperationCanceledException) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                return condition();
+            }
+        }
+    }
+}

@@ -1,0 +1,171 @@
+using Gateway.Authentication;
+using Gateway.Routing;
+using Gateway.Tenancy;
+using Microsoft.AspNetCore.Http.Features;
+using Yarp.ReverseProxy.Forwarder;
+
+namespace Gateway.Auditing;
+
+/// <summary>
+/// What the pipeline learns about a proxied call for its audit event. Set first by
+/// <see cref="ProxyAuditMiddleware"/>; the support middleware fills in the session, the
+/// refusal and the reserved room.
+/// </summary>
+internal sealed class ProxyAuditFeature(long started)
+{
+    public long Started { get; } = started;
+
+    public string Action { get; set; } = "proxy-request";
+
+    public SupportSessionFeature? Session { get; set; }
+
+    public RouteClass? RouteClass { get; set; }
+
+    /// <summary>The problem code the gateway refused the call with, if it did.</summary>
+    public string? Refusal { get; set; }
+
+    /// <summary>Room held in the audit trail for this call (support calls); completed with its event.</summary>
+    public IAuditReservation? Reservation { get; set; }
+
+    public CountingStream? RequestBody { get; set; }
+
+    public CountingStream? ResponseBody { get; set; }
+}
+
+/// <summary>
+/// First in the proxy pipeline: every proxied call produces exactly one audit event when its
+/// response completes or aborts (502s and client aborts included). Body bytes are counted as
+/// they stream; nothing is buffered.
+/// </summary>
+internal sealed class ProxyAuditMiddleware(RequestDelegate next, IAuditSink audit, TimeProvider time)
+{
+    public async Task InvokeAsync(HttpContext context)
+    {
+        var record = new ProxyAuditFeature(time.GetTimestamp());
+        context.Features.Set(record);
+
+        record.RequestBody = new CountingStream(context.Request.Body);
+        context.Request.Body = record.RequestBody;
+        var responseBody = context.Features.GetRequiredFeature<IHttpResponseBodyFeature>();
+        record.ResponseBody = new CountingStream(responseBody.Stream);
+        context.Features.Set<IHttpResponseBodyFeature>(new StreamResponseBodyFeature(record.ResponseBody, responseBody));
+
+        try
+        {
+            await next(context);
+        }
+        finally
+        {
+            var auditEvent = Build(context, record);
+            if (record.Reservation is { } reservation)
+            {
+                reservation.Complete(auditEvent);
+                reservation.Dispose();
+            }
+            else
+            {
+                // Ordinary traffic is never refused for audit's sake: a full spool drops, counts and reports.
+                audit.TryWrite(auditEvent);
+            }
+        }
+    }
+
+    private AuditEvent Build(HttpContext context, ProxyAuditFeature record)
+    {
+        var rawTarget = context.Features.Get<IHttpRequestFeature>()?.RawTarget ?? context.Request.Path.Value ?? "/";
+        var query = rawTarget.IndexOf('?', StringComparison.Ordinal);
+        var session = record.Session;
+        var forwarderError = context.Features.Get<IForwarderErrorFeature>()?.Error;
+        var aborted = context.RequestAborted.IsCancellationRequested;
+        // A client that went away is the story even when the forwarder then reports a failed copy.
+        var reason = record.Refusal
+            ?? (aborted ? "aborted" : null)
+            ?? (forwarderError is { } error and not ForwarderError.None ? "forwarder." + error.ToString() : null);
+        var status = context.Response.StatusCode;
+        return new AuditEvent
+        {
+            Id = AuditEvent.NewId(time.GetUtcNow()),
+            Timestamp = time.GetUtcNow() - time.GetElapsedTime(record.Started),
+            Category = "web",
+            Action = record.Action,
+            Outcome = reason is null && status < 400 ? "success" : "failure",
+            Reason = reason,
+            Duration = time.GetElapsedTime(record.Started),
+            HttpMethod = context.Request.Method,
+            UrlPath = query < 0 ? rawTarget : rawTarget[..query],
+            UrlQuery = query < 0 ? null : rawTarget[(query + 1)..],
+            StatusCode = status,
+            RequestBytes = record.RequestBody?.BytesTransferred,
+            ResponseBytes = record.ResponseBody?.BytesTransferred,
+            SourceIp = context.Connection.RemoteIpAddress?.ToString(),
+            UserAgent = context.Request.Headers.UserAgent.ToString() is { Length: > 0 } agent ? agent : null,
+            TraceId = System.Diagnostics.Activity.Current?.TraceId.ToString(),
+            RouteId = context.GetReverseProxyFeature().Route.Config.RouteId,
+            RouteClass = record.RouteClass?.ToConfigName(),
+            Tenant = context.Features.Get<TenantFeature>()?.Tenant.Value,
+            UserName = session?.Who,
+            UserId = session?.SupportUser,
+            TargetUserName = session?.TargetUser,
+            GrantIds = session?.Access.GrantIds.Select(g => g.Value).ToArray(),
+            Isolation = session?.Isolation,
+            Decision = record.Action == "support-request" ? (record.Refusal is null ? "allowed" : "denied") : null,
+            SessionId = session?.SessionId,
+            Details = session is null ? null : new Dictionary<string, string?> { ["credential"] = session.Credential.ToString().ToLowerInvariant() },
+        };
+    }
+}
+
+/// <summary>Passes reads and writes through, counting the bytes.</summary>
+internal sealed class CountingStream(Stream inner) : Stream
+{
+    private long _bytes;
+
+    public long BytesTransferred => Interlocked.Read(ref _bytes);
+
+    public override bool CanRead => inner.CanRead;
+
+    public override bool CanSeek => false;
+
+    public override bool CanWrite => inner.CanWrite;
+
+    public override long Length => throw new NotSupportedException();
+
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+    public override void Flush() => inner.Flush();
+
+    public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
+
+    public override int Read(byte[] buffer, int offset, int count) => Count(inner.Read(buffer, offset, count));
+
+    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+        Count(await inner.ReadAsync(buffer, cancellationToken));
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public override void Write(byte[] buffer, int offset, int count)
+    {
+        inner.Write(buffer, offset, count);
+        Count(count);
+    }
+
+    public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        await inner.WriteAsync(buffer, cancellationToken);
+        Count(buffer.Length);
+    }
+
+    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    private int Count(int bytes)
+    {
+        Interlocked.Add(ref _bytes, bytes);
+        return bytes;
+    }
+}

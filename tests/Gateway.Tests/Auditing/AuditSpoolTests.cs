@@ -1,0 +1,309 @@
+using System.Text;
+using System.Text.Json;
+using Gateway.Auditing;
+using Gateway.Tests.Infrastructure;
+using Microsoft.Extensions.Logging;
+
+namespace Gateway.Tests.Auditing;
+
+/// <summary>The spool on its own: record framing, CRC, recovery, roll-over, admission limits.</summary>
+public sealed class AuditSpoolTests : IDisposable
+{
+    private readonly TempDirectory _temp = new();
+
+    public void Dispose() => _temp.Dispose();
+
+    [Fact]
+    public void Crc32_MatchesTheStandardCheckValue()
+    {
+        // The CRC-32/ISO-HDLC check value (zlib, PNG): crc("123456789") = 0xCBF43926.
+        Assert.Equal(0xCBF43926u, Crc32.Compute("123456789"u8));
+        Assert.Equal(0u, Crc32.Compute([]));
+        var data = Encoding.ASCII.GetBytes("The quick brown fox jumps over the lazy dog");
+        Assert.Equal(0x414FA339u, Crc32.Compute(data));
+        Assert.Equal(Crc32.Compute(data), Crc32.Append(Crc32.Compute(data.AsSpan(0, 11)), data.AsSpan(11)));
+    }
+
+    [Fact]
+    public void Records_RoundTrip_ThroughASegment()
+    {
+        var payloads = Enumerable.Range(0, 50).Select(i => EcsAuditSerializer.Serialize(AuditPipelineHarness.Event(i))).ToList();
+        WriteSegment(1, payloads);
+
+        var entries = AuditSpoolReader.ReadEntries(_temp.Path).ToList();
+
+        Assert.Equal(payloads.Select(p => Encoding.UTF8.GetString(p)), entries.Select(e => e.Json));
+        Assert.All(entries, e => Assert.Equal(1, e.Segment));
+        Assert.Equal(0, entries[0].Offset);
+        Assert.Equal(payloads[0].Length + SpoolFormat.Overhead, entries[1].Offset);
+    }
+
+    [Fact]
+    public void Crc_DetectsACorruptedByte_AndTheReaderSkipsOnlyThatRecord()
+    {
+        var payloads = Enumerable.Range(0, 10).Select(i => EcsAuditSerializer.Serialize(AuditPipelineHarness.Event(i))).ToList();
+        WriteSegment(1, payloads);
+        var path = SpoolFormat.SegmentPath(_temp.Path, 1);
+        var bytes = File.ReadAllBytes(path);
+        var fourth = payloads.Take(3).Sum(p => p.Length + SpoolFormat.Overhead);
+        bytes[fourth + SpoolFormat.HeaderSize + 20] ^= 0x01; // one bit inside the 4th record's payload
+        File.WriteAllBytes(path, bytes);
+
+        var skipped = new List<AuditSpoolReader.Skipped>();
+        var json = AuditSpoolReader.ReadEntries(_temp.Path, onSkipped: skipped.Add).Select(e => e.Json).ToList();
+
+        Assert.Equal(payloads.Where((_, i) => i != 3).Select(p => Encoding.UTF8.GetString(p)), json);
+        var skip = Assert.Single(skipped);
+        Assert.Equal(fourth, skip.Offset);
+        Assert.Equal(payloads[3].Length + SpoolFormat.Overhead, skip.Bytes);
+    }
+
+    [Fact]
+    public void Crc_DetectsACorruptedLengthField()
+    {
+        var payloads = Enumerable.Range(0, 3).Select(i => EcsAuditSerializer.Serialize(AuditPipelineHarness.Event(i))).ToList();
+        WriteSegment(1, payloads);
+        var path = SpoolFormat.SegmentPath(_temp.Path, 1);
+        var bytes = File.ReadAllBytes(path);
+        bytes[2] ^= 0x04; // the first record's length, off by 4
+
+        File.WriteAllBytes(path, bytes);
+        var json = AuditSpoolReader.ReadJsonLines(_temp.Path).ToList();
+
+        Assert.Equal(payloads.Skip(1).Select(p => Encoding.UTF8.GetString(p)), json);
+    }
+
+    [Fact]
+    public async Task Recovery_TruncatesATornTail_OfTheLastSegment()
+    {
+        await using (var first = new AuditPipelineHarness(AuditPipelineHarness.TestOptions(_temp.Path)))
+        {
+            await first.StartSinkAsync();
+            first.Write(20);
+            await first.WaitForSpooledAsync(20);
+        }
+
+        var segment = Assert.Single(SpoolFormat.ListSegments(_temp.Path));
+        var path = SpoolFormat.SegmentPath(_temp.Path, segment);
+        var whole = new FileInfo(path).Length;
+        var last = AuditSpoolReader.ReadEntries(_temp.Path).Last();
+        // A crash in the middle of writing the last record: only part of it reached the disk.
+        using (var file = File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite))
+        {
+            RandomAccess.SetLength(file, last.Offset + 17);
+        }
+
+        var logs = new CapturingLoggerProvider();
+        await using (var second = new AuditPipelineHarness(AuditPipelineHarness.TestOptions(_temp.Path), logs: logs))
+        {
+            await second.StartSinkAsync();
+            Assert.Equal(last.Offset, new FileInfo(path).Length);
+            Assert.Contains(logs.Entries, l => l.EventId.Id == 1903 && l.Level == LogLevel.Warning);
+            Assert.Equal(last.Offset, second.Sink.SpoolBytes);
+            second.Write(5, first: 100);
+            await second.WaitForSpooledAsync(5);
+        }
+
+        var skipped = new List<AuditSpoolReader.Skipped>();
+        var events = AuditSpoolReader.ReadEntries(_temp.Path, onSkipped: skipped.Add).ToList();
+        Assert.Equal(19 + 5, events.Count);
+        Assert.Empty(skipped);
+        Assert.True(whole > last.Offset);
+        // The new run wrote to a new segment; the recovered one is untouched from the cut on.
+        Assert.Equal(2, SpoolFormat.ListSegments(_temp.Path).Count);
+    }
+
+    [Theory]
+    [InlineData("always")]
+    [InlineData("interval")]
+    [InlineData("never")]
+    public async Task EveryFsyncPolicy_SpoolsEveryEvent_AcrossSegments(string policy)
+    {
+        var options = With(AuditPipelineHarness.TestOptions(_temp.Path), segmentMaxBytes: 8192, fsync: Enum.Parse<AuditFsyncPolicy>(policy, ignoreCase: true));
+        List<string> ids;
+        await using (var pipeline = new AuditPipelineHarness(options))
+        {
+            await pipeline.StartSinkAsync();
+            ids = pipeline.Write(300);
+            await pipeline.WaitForSpooledAsync(300);
+        }
+
+        Assert.Equal(ids, AuditSpoolReader.ReadJsonLines(_temp.Path).Select(EventId));
+    }
+
+    [Fact]
+    public async Task Segments_RollOver_PastSegmentMaxBytes_AndReadBackInOrder()
+    {
+        var options = With(AuditPipelineHarness.TestOptions(_temp.Path), segmentMaxBytes: 4096);
+        List<string> ids;
+        await using (var pipeline = new AuditPipelineHarness(options))
+        {
+            await pipeline.StartSinkAsync();
+            ids = pipeline.Write(100);
+            await pipeline.WaitForSpooledAsync(100);
+        }
+
+        var segments = SpoolFormat.ListSegments(_temp.Path);
+        Assert.True(segments.Count >= 10, $"{segments.Count} segments");
+        Assert.Equal(Enumerable.Range((int)segments[0], segments.Count).Select(s => (long)s), segments);
+        Assert.All(segments.SkipLast(1), s => Assert.InRange(new FileInfo(SpoolFormat.SegmentPath(_temp.Path, s)).Length, 1, 4096));
+        Assert.Equal(ids, AuditSpoolReader.ReadJsonLines(_temp.Path).Select(EventId));
+    }
+
+    [Fact]
+    public async Task SpoolAtItsCap_RefusesWrites_CountsDrops_AndRefusesReservations()
+    {
+        var options = With(AuditPipelineHarness.TestOptions(_temp.Path), segmentMaxBytes: 2048, spoolMaxBytes: 8192);
+        await using var pipeline = new AuditPipelineHarness(options);
+        await pipeline.StartSinkAsync();
+        pipeline.Write(40);
+        await pipeline.WaitForSpooledAsync(40);
+        Assert.True(pipeline.Sink.SpoolBytes >= 8192);
+
+        Assert.False(pipeline.Sink.TryWrite(AuditPipelineHarness.Event(1000)));
+        Assert.False(pipeline.Sink.TryWrite(AuditPipelineHarness.Event(1001)));
+        Assert.Null(pipeline.Sink.TryReserve());
+
+        Assert.Equal(2, pipeline.Sink.Dropped);
+        Assert.Equal(40, pipeline.Sink.Accepted);
+        // One warning for a burst of drops, not one per event.
+        Assert.Single(pipeline.Logs.Entries, l => l.EventId.Id == 1902);
+    }
+
+    [Fact]
+    public async Task QueueFull_RefusesWrites_AndReservations_WithoutAWriterRunning()
+    {
+        var options = With(AuditPipelineHarness.TestOptions(_temp.Path), queueCapacity: 3);
+        await using var pipeline = new AuditPipelineHarness(options);
+
+        Assert.True(pipeline.Sink.TryWrite(AuditPipelineHarness.Event(1)));
+        Assert.True(pipeline.Sink.TryWrite(AuditPipelineHarness.Event(2)));
+        Assert.True(pipeline.Sink.TryWrite(AuditPipelineHarness.Event(3)));
+        Assert.False(pipeline.Sink.TryWrite(AuditPipelineHarness.Event(4)));
+        Assert.Null(pipeline.Sink.TryReserve());
+        Assert.Equal(3, pipeline.Sink.QueueLength);
+        Assert.Equal(1, pipeline.Sink.Dropped);
+    }
+
+    [Fact]
+    public async Task Reservation_HoldsItsSlot_CompleteAlwaysEnqueues_DisposeGivesItBack()
+    {
+        var options = With(AuditPipelineHarness.TestOptions(_temp.Path), queueCapacity: 2);
+        await using var pipeline = new AuditPipelineHarness(options);
+        var sink = pipeline.Sink;
+
+        var held = sink.TryReserve();
+        Assert.NotNull(held);
+        var unused = sink.TryReserve();
+        Assert.NotNull(unused);
+        Assert.Null(sink.TryReserve());
+        Assert.False(sink.TryWrite(AuditPipelineHarness.Event(1)));
+
+        unused!.Dispose();
+        unused.Dispose(); // twice is harmless
+        Assert.Equal(1, sink.QueueLength);
+        Assert.True(sink.TryWrite(AuditPipelineHarness.Event(2)));
+        Assert.False(sink.TryWrite(AuditPipelineHarness.Event(3)));
+
+        // The queue is full, but the reservation's slot is its own.
+        var reserved = AuditPipelineHarness.Event(4);
+        held!.Complete(reserved);
+        held.Dispose(); // after Complete: no effect
+        Assert.Equal(2, sink.Accepted);
+        Assert.Equal(2, sink.QueueLength);
+
+        await pipeline.StartSinkAsync();
+        await pipeline.WaitForSpooledAsync(2);
+        await pipeline.StopAsync();
+        Assert.Contains(reserved.Id, AuditSpoolReader.ReadJsonLines(_temp.Path).Select(EventId));
+        Assert.Equal(0, sink.QueueLength);
+    }
+
+    [Fact]
+    public async Task Stop_DrainsTheQueue_AndWaitsForOpenReservations()
+    {
+        await using var pipeline = new AuditPipelineHarness(AuditPipelineHarness.TestOptions(_temp.Path));
+        await pipeline.StartSinkAsync();
+        var reservation = pipeline.Sink.TryReserve()!;
+        var ids = pipeline.Write(2000);
+
+        var stopping = pipeline.StopAsync();
+        Assert.False(pipeline.Sink.TryWrite(AuditPipelineHarness.Event(-1)));
+        Assert.Null(pipeline.Sink.TryReserve());
+        var late = AuditPipelineHarness.Event(-2);
+        reservation.Complete(late);
+        await stopping;
+
+        var spooled = AuditSpoolReader.ReadJsonLines(_temp.Path).Select(EventId).ToList();
+        Assert.Equal(ids.Append(late.Id).Order(), spooled.Order());
+        Assert.Equal(1, pipeline.Sink.Dropped);
+    }
+
+    [Fact]
+    public async Task SecondWriter_OnTheSameDirectory_IsRefused_AndUnhealthy()
+    {
+        await using var first = new AuditPipelineHarness(AuditPipelineHarness.TestOptions(_temp.Path));
+        await first.StartSinkAsync();
+        var time = new ManualTimeProvider();
+        await using var second = new AuditPipelineHarness(AuditPipelineHarness.TestOptions(_temp.Path), time);
+
+        await second.Sink.StartAsync(CancellationToken.None);
+        Assert.True(await second.State.Written.WaitUntilAsync(() => !second.State.IsWriterHealthy, AuditPipelineHarness.Deadline, TimeProvider.System));
+
+        Assert.Contains("in use by another gateway process", second.State.WriterError, StringComparison.Ordinal);
+        Assert.Null(second.Sink.TryReserve());
+        Assert.True(first.Sink.TryWrite(AuditPipelineHarness.Event(1)));
+    }
+
+    [Fact]
+    public async Task DropWarning_IsRateLimited_OnTheInjectedClock()
+    {
+        var time = new ManualTimeProvider();
+        var options = With(AuditPipelineHarness.TestOptions(_temp.Path), queueCapacity: 1);
+        await using var pipeline = new AuditPipelineHarness(options, time);
+        pipeline.Sink.TryWrite(AuditPipelineHarness.Event(0));
+
+        for (var i = 0; i < 5; i++)
+        {
+            Assert.False(pipeline.Sink.TryWrite(AuditPipelineHarness.Event(i)));
+        }
+
+        time.Advance(TimeSpan.FromSeconds(9));
+        Assert.False(pipeline.Sink.TryWrite(AuditPipelineHarness.Event(6)));
+        Assert.Single(pipeline.Logs.Entries, l => l.EventId.Id == 1902);
+
+        time.Advance(TimeSpan.FromSeconds(1));
+        Assert.False(pipeline.Sink.TryWrite(AuditPipelineHarness.Event(7)));
+        Assert.Equal(2, pipeline.Logs.Entries.Count(l => l.EventId.Id == 1902));
+        Assert.Equal(7, pipeline.Sink.Dropped);
+    }
+
+    internal static string EventId(string json)
+    {
+        using var doc = JsonDocument.Parse(json);
+        return doc.RootElement.GetProperty("event").GetProperty("id").GetString()!;
+    }
+
+    internal static AuditOptions With(AuditOptions o, long? segmentMaxBytes = null, long? spoolMaxBytes = null, int? queueCapacity = null, AuditFsyncPolicy? fsync = null) => new()
+    {
+        SpoolDirectory = o.SpoolDirectory,
+        QueueCapacity = queueCapacity ?? o.QueueCapacity,
+        SegmentMaxBytes = segmentMaxBytes ?? o.SegmentMaxBytes,
+        SpoolMaxBytes = spoolMaxBytes ?? o.SpoolMaxBytes,
+        FsyncPolicy = fsync ?? o.FsyncPolicy,
+        FsyncInterval = o.FsyncInterval,
+        Elasticsearch = o.Elasticsearch,
+    };
+
+    private void WriteSegment(long segment, IEnumerable<byte[]> payloads)
+    {
+        using var writer = SpoolWriter.Create(_temp.Path, segment);
+        foreach (var payload in payloads)
+        {
+            writer.Add(payload);
+        }
+
+        writer.WriteBuffered();
+        writer.Sync();
+    }
+}

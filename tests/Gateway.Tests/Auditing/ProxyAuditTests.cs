@@ -1,0 +1,186 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json;
+using Gateway.Auditing;
+using Gateway.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+using static Gateway.Tests.Infrastructure.AuditTrail;
+using static Gateway.Tests.Infrastructure.SupportClient;
+
+namespace Gateway.Tests.Auditing;
+
+/// <summary>Every proxied call leaves exactly one ECS event in the real spool (PRODUCT.md §8).</summary>
+public sealed class ProxyAuditTests(GatewayFixture fixture) : IClassFixture<GatewayFixture>
+{
+    [Fact]
+    public async Task OrdinaryCall_ProducesOneEcsEvent()
+    {
+        var marker = Guid.NewGuid().ToString("N");
+        using var client = fixture.Gateway.Client("acme.localhost");
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"/api/echo/{marker}?x=1&y=%2F");
+        request.Headers.UserAgent.ParseAdd("audit-test/1.0");
+        using var response = await client.SendAsync(request);
+        var body = await response.Content.ReadAsByteArrayAsync();
+
+        var e = Assert.Single(await fixture.Gateway.Audit.WaitForAsync(e => Get(e, "url.path") == $"/api/echo/{marker}"));
+        Assert.Equal("proxy-request", Get(e, "event.action"));
+        Assert.Equal("web", Get(e, "event.category"));
+        Assert.Equal("success", Get(e, "event.outcome"));
+        Assert.Equal("GET", Get(e, "http.request.method"));
+        Assert.Equal("x=1&y=%2F", Get(e, "url.query"));
+        Assert.Equal("200", Get(e, "http.response.status_code"));
+        Assert.Equal(body.Length.ToString(System.Globalization.CultureInfo.InvariantCulture), Get(e, "http.response.bytes"));
+        Assert.Equal("acme", Get(e, "organization.id"));
+        Assert.Equal("acme-echo", Get(e, "gateway.route.id"));
+        Assert.Equal("127.0.0.1", Get(e, "source.ip"));
+        Assert.Equal("audit-test/1.0", Get(e, "user_agent.original"));
+        Assert.True(long.Parse(Get(e, "event.duration")!, System.Globalization.CultureInfo.InvariantCulture) > 0);
+        Assert.False(string.IsNullOrEmpty(Get(e, "event.id")));
+        Assert.False(string.IsNullOrEmpty(Get(e, "@timestamp")));
+        Assert.Null(Get(e, "user.name"));
+    }
+
+    [Fact]
+    public async Task RequestBodyBytes_AreCounted()
+    {
+        var payload = new byte[12_345];
+        using var client = fixture.Gateway.Client("acme.localhost");
+        using var response = await client.PostAsync("/upload", new ByteArrayContent(payload));
+        response.EnsureSuccessStatusCode();
+
+        var e = (await fixture.Gateway.Audit.WaitForAsync(e => Get(e, "url.path") == "/upload" && Get(e, "http.request.bytes") == "12345")).Last();
+        Assert.Equal("POST", Get(e, "http.request.method"));
+    }
+
+    [Fact]
+    public async Task BackendDown_IsAuditedAsAFailure()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var deadPort = ((IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        await using var gateway = await GatewayHost.StartAsync(new Dictionary<string, Uri> { ["acme"] = new($"http://127.0.0.1:{deadPort}/"), ["globex"] = fixture.Globex.Address });
+        using var client = gateway.Client("acme.localhost");
+
+        using var response = await client.GetAsync("/api/orders");
+
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        var e = Assert.Single(await gateway.Audit.WaitForAsync(e => Get(e, "url.path") == "/api/orders"));
+        Assert.Equal("502", Get(e, "http.response.status_code"));
+        Assert.Equal("failure", Get(e, "event.outcome"));
+        Assert.StartsWith("forwarder.", Get(e, "event.reason"), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ClientAbort_IsAuditedWhenTheCallEnds()
+    {
+        var marker = Guid.NewGuid().ToString("N");
+        using (var client = fixture.Gateway.Client("acme.localhost"))
+        {
+            using var response = await client.GetAsync($"/download?bytes=10000000000&m={marker}", HttpCompletionOption.ResponseHeadersRead);
+            await using var body = await response.Content.ReadAsStreamAsync();
+            Assert.True(await body.ReadAsync(new byte[65536]) > 0);
+        }
+
+        var e = Assert.Single(await fixture.Gateway.Audit.WaitForAsync(e => Get(e, "url.query") == $"bytes=10000000000&m={marker}"));
+        Assert.Equal("aborted", Get(e, "event.reason"));
+        Assert.Equal("failure", Get(e, "event.outcome"));
+        Assert.True(long.Parse(Get(e, "http.response.bytes")!, System.Globalization.CultureInfo.InvariantCulture) > 0);
+    }
+
+    [Fact]
+    public async Task AuditExportVerb_PrintsTheSpoolAsNdjson()
+    {
+        var marker = Guid.NewGuid().ToString("N");
+        using var client = fixture.Gateway.Client("acme.localhost");
+        using (await client.GetAsync($"/api/echo/{marker}"))
+        {
+        }
+
+        await fixture.Gateway.Audit.WaitForAsync(e => Get(e, "url.path") == $"/api/echo/{marker}");
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        var exit = await Gateway.Cli.CliVerbs.RunAsync(["audit", "export", "--spool-dir", fixture.Gateway.Audit.Directory], TextReader.Null, output, error);
+
+        Assert.Equal(0, exit);
+        var lines = output.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.All(lines, l => JsonDocument.Parse(l).Dispose());
+        Assert.Single(lines, l => l.Contains($"/api/echo/{marker}", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task SupportCall_ProducesExactlyOneEvent_TheSupportOne()
+    {
+        var api = new ManagementClient(fixture.Gateway);
+        await api.JsonAsync(HttpMethod.Post, "/_gateway/tenants/acme/support/grants", await api.TokenAsync("john", "tenant-user", "acme"), new { }, 201);
+        var marker = Guid.NewGuid().ToString("N");
+        using var client = fixture.Gateway.Client("acme.localhost");
+
+        using var response = await GetAsync(client, $"/api/echo/{marker}", Basic("jill$john", JillPassword));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+
+        var e = Assert.Single(await fixture.Gateway.Audit.WaitForAsync(e => Get(e, "url.path") == $"/api/echo/{marker}"));
+        Assert.Equal("support-request", Get(e, "event.action"));
+        Assert.Equal("jill$john", Get(e, "user.name"));
+        Assert.Equal("allowed", Get(e, "gateway.support.decision"));
+        Assert.Equal("open", Get(e, "gateway.route.class"));
+        Assert.Equal("denyData,denyConfig", Get(e, "gateway.support.isolation"));
+    }
+}
+
+/// <summary>When the spool cannot take more, support calls are refused and ordinary drops are counted and shown.</summary>
+public sealed class AuditFullTests : IAsyncLifetime
+{
+    private SampleBackend _backend = null!;
+    private GatewayHost _gateway = null!;
+
+    public async Task InitializeAsync()
+    {
+        _backend = await SampleBackend.StartAsync("acme");
+        _gateway = await GatewayHost.StartAsync(
+            null,
+            new Dictionary<string, Uri> { ["acme"] = _backend.Address, ["globex"] = _backend.Address },
+            ["--Audit:SegmentMaxBytes=1024", "--Audit:SpoolMaxBytes=4096"]);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _gateway.DisposeAsync();
+        await _backend.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task SpoolFull_SupportCallsGet503_OrdinaryTrafficFlowsAndDropsAreReported()
+    {
+        var api = new ManagementClient(_gateway);
+        await api.JsonAsync(HttpMethod.Post, "/_gateway/tenants/acme/support/grants", await api.TokenAsync("john", "tenant-user", "acme"), new { }, 201);
+        var sink = _gateway.Services.GetRequiredService<SpoolingAuditSink>();
+        using var client = _gateway.Client("acme.localhost");
+
+        // No Elasticsearch is configured, so the spool only grows: fill it with ordinary calls.
+        for (var i = 0; i < 200 && sink.Dropped == 0; i++)
+        {
+            using var ordinary = await client.GetAsync($"/api/echo/fill-{i}");
+            Assert.Equal(HttpStatusCode.OK, ordinary.StatusCode);
+        }
+
+        Assert.True(sink.Dropped > 0, "the spool never filled");
+        var hits = _backend.Hits.Total;
+
+        using var support = await GetAsync(client, "/api/echo/x", Basic("jill$john", JillPassword));
+        Assert.Equal("audit.unavailable", await ManagementClient.ProblemCodeAsync(support, 503));
+        Assert.Equal(hits, _backend.Hits.Total);
+
+        using var stillOrdinary = await client.GetAsync("/api/echo/after");
+        Assert.Equal(HttpStatusCode.OK, stillOrdinary.StatusCode);
+
+        var token = await api.TokenAsync("ann", "tenant-admin", "acme");
+        Assert.Equal("audit.unavailable", await api.ProblemCodeAsync(HttpMethod.Delete, "/_gateway/tenants/acme/support/grants", token, expectedStatus: 503));
+
+        using var ready = await client.GetAsync("/_gateway/health/ready");
+        using var health = JsonDocument.Parse(await ready.Content.ReadAsStringAsync());
+        var audit = health.RootElement.GetProperty("checks").GetProperty("audit");
+        Assert.NotEqual("healthy", audit.GetProperty("status").GetString());
+        Assert.True(audit.GetProperty("dropped").GetInt64() > 0);
+    }
+}
