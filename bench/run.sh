@@ -1,0 +1,416 @@
+#!/usr/bin/env bash
+# Side-by-side load benchmark (issue 7): one command, on this machine, with wrk.
+#
+#   A        the sample tenant app directly
+#   B        bare YARP (bench/BareYarp) with the gateway's routes and forwarder settings
+#   C        the gateway, ordinary traffic (Host: acme.localhost, no credentials)
+#   D-basic  the gateway, support session jill$john over HTTP Basic, deny-config grant
+#   D-token  the gateway, the same support session as a session token (Bearer)
+#   D′       like D-basic on a second gateway whose grant cache is cold
+#            (Grants:CacheSafetyTtl=1 ms), so every request reads Redis
+#
+# GET /download?bytes=N (a data-class route, allowed by a denyData=false grant) for each
+# payload × connection count; a warm-up per target; BENCH_REPEATS rounds that alternate the
+# order of the targets; the median of the rounds. Then a low-load round (-c BENCH_LOW_CONNS,
+# 1 KB) for p99 at low load: wrk cannot pace requests at a fixed rate (wrk2 is not packaged),
+# so "p99 at 50 % of B's max rate" is approximated by p99 at a small fixed connection count.
+#
+# Settings (environment):
+#   BENCH_DURATION=5s    per run          BENCH_REPEATS=3     rounds (median taken)
+#   BENCH_WARMUP_MAX=16  warm-up per target: 2 s runs (1 KB, 32 connections) until one is within 5 %
+#                        of the one before (at least 2, at most this many seconds), then 1 s of each
+#                        other payload. Tiered JIT with dynamic PGO takes several seconds under load
+#                        on 2 cores; a fixed short warm-up measured the first target of a round slow.
+#   BENCH_PAYLOADS="10 1024 102400"       BENCH_CONNECTIONS="16 32 64"
+#   BENCH_LOW_CONNS=4    low-load round (0: skip it)
+#   BENCH_QUICK=1        smoke run: 1 KB × 32 connections × 1 round × 2s, low-load round 2s
+#   BENCH_GATEWAY_ARGS   extra arguments for both gateways (e.g. "--Support:BackendTokenLifetime=00:05:00")
+#   BENCH_DOTNET_GC      unset: each app's default (server GC); "workstation" or "server" forces it for all
+# Output: bench/results/<timestamp>.json (every run), bench/results/<timestamp>.md and
+# bench/results/latest.md (the table, also printed). Exit status non-zero when anything failed,
+# including a target answering with an error status (wrk's "Non-2xx or 3xx responses") or
+# socket errors. A default run takes ~18 minutes here (162 load runs of 5 s, the low-load round,
+# warm-ups, builds); BENCH_QUICK=1 about 2.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
+# --- settings -----------------------------------------------------------------------------------
+duration="${BENCH_DURATION:-5s}"
+repeats="${BENCH_REPEATS:-3}"
+warmup_max="${BENCH_WARMUP_MAX:-16}"
+payloads="${BENCH_PAYLOADS:-10 1024 102400}"
+connections="${BENCH_CONNECTIONS:-16 32 64}"
+low_conns="${BENCH_LOW_CONNS:-4}"
+low_duration="$duration"
+if [ "${BENCH_QUICK:-0}" = "1" ]; then
+  duration="2s"; repeats=1; payloads="1024"; connections="32"; low_duration="2s"
+fi
+targets=(A B C D-basic D-token "D′")
+wrk_threads=2
+
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "FAILED: $*"; exit 1; }
+
+# --- tools ----------------------------------------------------------------------------------------
+missing=()
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ]; then
+    log "installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    die "missing ${missing[*]}; install with: sudo apt-get install -y ${missing[*]}"
+  fi
+fi
+
+py="$(python3 -c 'import sys; print(sys.executable)')"
+
+# --- workspace and cleanup ----------------------------------------------------------------------
+work="$(mktemp -d /tmp/gateway-bench.XXXXXX)"
+pids=()
+cleanup() {
+  local status=$?
+  trap - EXIT INT TERM
+  for pid in "${pids[@]}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${pids[@]}"; do
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+  done
+  if [ "$status" -ne 0 ]; then
+    log "logs of the servers (last lines):"
+    for f in "$work"/*.log; do
+      [ -f "$f" ] || continue
+      echo "--- $(basename "$f")" >&2
+      tail -n 15 "$f" >&2
+    done
+  fi
+  rm -rf "$work"
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- build ----------------------------------------------------------------------------------------
+log "building (Release): src/Gateway, src/SampleTenantApp, bench/BareYarp, bench/GcProbe"
+for project in src/Gateway/Gateway.csproj src/SampleTenantApp/SampleTenantApp.csproj \
+               bench/BareYarp/BareYarp.csproj bench/GcProbe/GcProbe.csproj bench/EsSink/EsSink.csproj; do
+  dotnet build "$project" -c Release -nologo -v quiet -clp:ErrorsOnly >"$work/build.log" 2>&1 \
+    || { cat "$work/build.log" >&2; die "build of $project"; }
+done
+
+# Run copies, so a concurrent rebuild of the work tree cannot swap binaries under a run.
+cp -r src/Gateway/bin/Release/net10.0 "$work/gateway-bin"
+cp -r src/SampleTenantApp/bin/Release/net10.0 "$work/sample-bin"
+cp -r bench/BareYarp/bin/Release/net10.0 "$work/bareyarp-bin"
+cp -r bench/EsSink/bin/Release/net10.0 "$work/essink-bin"
+probe="$(cp -r bench/GcProbe/bin/Release/net10.0 "$work/probe-bin" && echo "$work/probe-bin/GcProbe.dll")"
+cp -r config "$work/config"
+gateway_dll="$work/gateway-bin/Gateway.dll"
+
+# --- ports ----------------------------------------------------------------------------------------
+mapfile -t ports < <("$py" - <<'EOF'
+import socket
+socks = []
+for _ in range(11):
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
+for s in socks:
+    print(s.getsockname()[1])
+EOF
+)
+port_backend=${ports[0]}; port_bare=${ports[1]}; port_gw=${ports[2]}; port_gw_cold=${ports[3]}; port_redis=${ports[4]}
+gc_backend=${ports[5]}; gc_bare=${ports[6]}; gc_gw=${ports[7]}; gc_gw_cold=${ports[8]}
+port_es=${ports[9]}
+backend_url="http://127.0.0.1:$port_backend/"
+
+# --- servers --------------------------------------------------------------------------------------
+gc_env=()
+case "${BENCH_DOTNET_GC:-}" in
+  "") ;;
+  workstation) gc_env=(DOTNET_gcServer=0) ;;
+  server) gc_env=(DOTNET_gcServer=1) ;;
+  *) die "BENCH_DOTNET_GC: workstation or server" ;;
+esac
+
+# start NAME GC_PORT CMD... : a .NET server with the GC probe (bench/GcProbe) loaded as a startup hook.
+start_dotnet() {
+  local name=$1 gc_port=$2; shift 2
+  env "${gc_env[@]}" DOTNET_STARTUP_HOOKS="$probe" BENCH_GC_PORT="$gc_port" "$@" >"$work/$name.log" 2>&1 &
+  pids+=($!)
+  eval "pid_${name//-/_}=$!"
+}
+
+wait_http() { # URL NAME PID [HOST]
+  local url=$1 name=$2 pid=$3 host=${4:-localhost}
+  for _ in $(seq 300); do
+    if curl -fsS -o /dev/null -H "Host: $host" "$url" 2>/dev/null; then return 0; fi
+    kill -0 "$pid" 2>/dev/null || die "$name exited during start-up (its log is below)"
+    sleep 0.2
+  done
+  die "$name did not answer at $url within 60 s"
+}
+
+log "starting redis-server :$port_redis"
+redis-server --port "$port_redis" --bind 127.0.0.1 --save "" --appendonly no --daemonize no \
+  >"$work/redis.log" 2>&1 &
+pids+=($!); pid_redis=$!
+
+log "starting the Elasticsearch stand-in :$port_es (the gateways ship their audit events to it)"
+dotnet "$work/essink-bin/EsSink.dll" --urls "http://127.0.0.1:$port_es" >"$work/essink.log" 2>&1 &
+pids+=($!); pid_essink=$!
+
+log "starting the sample backend :$port_backend (A)"
+start_dotnet backend "$gc_backend" dotnet "$work/sample-bin/SampleTenantApp.dll" --urls "http://127.0.0.1:$port_backend"
+
+log "starting bare YARP :$port_bare (B)"
+start_dotnet bare "$gc_bare" dotnet "$work/bareyarp-bin/BareYarp.dll" \
+  --routes "$work/config/routes.json" --urls "http://127.0.0.1:$port_bare" \
+  --ReverseProxy:Clusters:acme:Destinations:primary:Address="$backend_url" \
+  --ReverseProxy:Clusters:globex:Destinations:primary:Address="$backend_url"
+
+gateway_args() { # PORT NAME
+  local dir="$work/config-$2"
+  cp -r "$work/config" "$dir"
+  # shellcheck disable=SC2206
+  local extra=(${BENCH_GATEWAY_ARGS:-})
+  echo --config-dir "$dir" --urls "http://127.0.0.1:$1" \
+    --Gateway:Demo:HostSampleApps=false \
+    --ReverseProxy:Clusters:acme:Destinations:primary:Address="$backend_url" \
+    --ReverseProxy:Clusters:globex:Destinations:primary:Address="$backend_url" \
+    --Redis:Configuration="127.0.0.1:$port_redis" \
+    --Serilog:WriteTo:Console:Name=Console \
+    --Serilog:WriteTo:File:Args:path="$work/logs-$2/gateway-.log" \
+    --Logging:LogLevel:Default=Warning \
+    --Audit:SpoolDirectory="$work/spool-$2" \
+    --Audit:Elasticsearch:Url="http://127.0.0.1:$port_es" \
+    "${extra[@]}"
+}
+
+log "starting the gateway :$port_gw (C, D-basic, D-token)"
+# shellcheck disable=SC2046
+start_dotnet gw "$gc_gw" dotnet "$gateway_dll" $(gateway_args "$port_gw" gw)
+log "starting the cold-cache gateway :$port_gw_cold (D′: Grants:CacheSafetyTtl=00:00:00.001)"
+# shellcheck disable=SC2046
+start_dotnet gw-cold "$gc_gw_cold" dotnet "$gateway_dll" $(gateway_args "$port_gw_cold" gw-cold) \
+  --Grants:CacheSafetyTtl=00:00:00.001
+
+wait_http "http://127.0.0.1:$port_es/" "Elasticsearch stand-in" "$pid_essink"
+wait_http "http://127.0.0.1:$port_backend/" backend "$pid_backend"
+wait_http "http://127.0.0.1:$port_bare/" "bare YARP" "$pid_bare" acme.localhost
+wait_http "http://127.0.0.1:$port_gw/_gateway/health/ready" gateway "$pid_gw"
+wait_http "http://127.0.0.1:$port_gw_cold/_gateway/health/ready" "cold-cache gateway" "$pid_gw_cold"
+for name in gw gw-cold; do
+  port=$port_gw; [ "$name" = gw-cold ] && port=$port_gw_cold
+  ready="$(curl -fsS "http://127.0.0.1:$port/_gateway/health/ready")"
+  # Both gateways must read grants from this run's Redis, with invalidations heard.
+  tr -d ' \n' <<<"$ready" | grep -q '"redis".*"reachable":true.*"invalidationsConnected":true' \
+    || die "gateway $name: grant store not on a reachable Redis: $ready"
+done
+
+# --- support session ------------------------------------------------------------------------------
+log "creating a deny-config grant (john) and a support session (jill\$john)"
+john="$(dotnet "$gateway_dll" token --config-dir "$work/config" --tenant acme --user john --role tenant-user)" \
+  || die "token verb"
+grant="$(curl -sS -w '\n%{http_code}' -X POST -H "Authorization: Bearer $john" -H 'Content-Type: application/json' \
+  -d '{"denyData": false, "denyConfig": true, "reason": "bench/run.sh"}' \
+  "http://127.0.0.1:$port_gw/_gateway/tenants/acme/support/grants")"
+[ "$(tail -n1 <<<"$grant")" = 201 ] || die "creating the grant: $grant"
+basic="Basic $(printf '%s' 'jill$john:jill-demo-password' | base64 -w0)"
+login="$(curl -sS -w '\n%{http_code}' -H 'Host: acme.localhost' -H 'Content-Type: application/json' \
+  -d '{"username":"jill$john","password":"jill-demo-password"}' "http://127.0.0.1:$port_gw/_gateway/support/login")"
+[ "$(tail -n1 <<<"$login")" = 200 ] || die "support login: $login"
+session="$(head -n -1 <<<"$login" | "$py" -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')"
+
+# --- targets --------------------------------------------------------------------------------------
+# target_* NAME → port, Authorization header, the processes measured (role=pid ...)
+target_port() {
+  case $1 in
+    A) echo "$port_backend" ;; B) echo "$port_bare" ;;
+    C|D-basic|D-token) echo "$port_gw" ;; "D′") echo "$port_gw_cold" ;;
+  esac
+}
+target_auth() {
+  case $1 in
+    D-basic|"D′") echo "$basic" ;; D-token) echo "Bearer $session" ;; *) echo "" ;;
+  esac
+}
+target_procs() {
+  case $1 in
+    A) echo "backend=$pid_backend" ;;
+    B) echo "proxy=$pid_bare backend=$pid_backend" ;;
+    C|D-basic|D-token) echo "proxy=$pid_gw backend=$pid_backend redis=$pid_redis" ;;
+    "D′") echo "proxy=$pid_gw_cold backend=$pid_backend redis=$pid_redis" ;;
+  esac
+}
+gc_port_of_pid() {
+  case $1 in
+    "$pid_backend") echo "$gc_backend" ;; "$pid_bare") echo "$gc_bare" ;;
+    "$pid_gw") echo "$gc_gw" ;; "$pid_gw_cold") echo "$gc_gw_cold" ;; *) echo "" ;;
+  esac
+}
+
+# Every target must answer 200 with the right body before anything is measured.
+for target in "${targets[@]}"; do
+  for bytes in $payloads; do
+    auth="$(target_auth "$target")"
+    args=(-sS -o /dev/null -w '%{http_code} %{size_download}' -H 'Host: acme.localhost')
+    [ -n "$auth" ] && args+=(-H "Authorization: $auth")
+    got="$(curl "${args[@]}" "http://127.0.0.1:$(target_port "$target")/download?bytes=$bytes")"
+    [ "$got" = "200 $bytes" ] || die "target $target, /download?bytes=$bytes answered '$got' (want '200 $bytes')"
+  done
+done
+
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }   # utime + stime, in clock ticks
+status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
+gc_allocated() {
+  local port; port="$(gc_port_of_pid "$1")"
+  [ -n "$port" ] || { echo null; return; }
+  curl -fsS --max-time 2 "http://127.0.0.1:$port/" | sed -n 's/.*"allocated":\([0-9]*\).*/\1/p'
+}
+now_ns() { date +%s%N; }
+redis_commands() { redis-cli -p "$port_redis" INFO stats | tr -d '\r' | sed -n 's/^total_commands_processed://p'; }
+machine_busy_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }  # all cores, not idle/iowait
+clk_tck="$(getconf CLK_TCK)"
+
+runs="$work/runs.jsonl"
+: >"$runs"
+
+# measure KIND ROUND TARGET BYTES CONNS DURATION
+measure() {
+  local kind=$1 round=$2 target=$3 bytes=$4 conns=$5 dur=$6
+  local port auth procs
+  port="$(target_port "$target")"; auth="$(target_auth "$target")"; procs="$(target_procs "$target")"
+  local -A ticks0=() alloc0=()
+  local entry role pid
+  for entry in $procs; do
+    role=${entry%%=*}; pid=${entry#*=}
+    kill -0 "$pid" 2>/dev/null || die "the $role process of $target (pid $pid) is gone"
+    ticks0[$role]="$(cpu_ticks "$pid")"; alloc0[$role]="$(gc_allocated "$pid")"
+  done
+
+  local wrk_args=(-t"$wrk_threads" -c"$conns" -d"$dur" --timeout 10s --latency -s bench/wrk-summary.lua
+                  -H 'Host: acme.localhost')
+  [ -n "$auth" ] && wrk_args+=(-H "Authorization: $auth")
+  local out="$work/wrk.out" t0 t1 wrk_cpu busy0 busy1 redis0 redis1
+  redis0="$(redis_commands)"
+  busy0="$(machine_busy_ticks)"
+  t0="$(now_ns)"
+  # wrk's own user+system CPU (it shares the 2 cores with the servers).
+  wrk_cpu="$( { TIMEFORMAT='%U %S'; time wrk "${wrk_args[@]}" "http://127.0.0.1:$port/download?bytes=$bytes" >"$out" 2>&1; } 2>&1 )" \
+    || { cat "$out" >&2; die "wrk against $target"; }
+  t1="$(now_ns)"
+  busy1="$(machine_busy_ticks)"
+  redis1="$(redis_commands)"
+
+  local summary; summary="$(sed -n 's/^BENCH_JSON //p' "$out")"
+  [ -n "$summary" ] || { cat "$out" >&2; die "no summary from wrk against $target"; }
+  local non2xx; non2xx="$(sed -n 's/^ *Non-2xx or 3xx responses: *//p' "$out")"
+
+  local wall_s; wall_s="$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f", (b - a) / 1e9 }')"
+  local procs_json="" ticks1 alloc1 rss hwm
+  for entry in $procs; do
+    role=${entry%%=*}; pid=${entry#*=}
+    ticks1="$(cpu_ticks "$pid")"; alloc1="$(gc_allocated "$pid")"
+    rss="$(status_kb "$pid" VmRSS)"; hwm="$(status_kb "$pid" VmHWM)"
+    procs_json+="${procs_json:+,}\"$role\":{\"pid\":$pid,\"cpu_ticks\":$((ticks1 - ticks0[$role])),\"alloc_before\":${alloc0[$role]},\"alloc_after\":$alloc1,\"rss_kb\":$rss,\"hwm_kb\":$hwm}"
+  done
+  printf '{"kind":"%s","round":%d,"target":"%s","bytes":%d,"connections":%d,"duration":"%s","wall_s":%s,"clk_tck":%d,"machine_busy_ticks":%d,"redis_commands":%d,"wrk_cpu":"%s","non2xx_line":"%s","wrk":%s,"procs":{%s}}\n' \
+    "$kind" "$round" "$target" "$bytes" "$conns" "$dur" "$wall_s" "$clk_tck" "$((busy1 - busy0))" "$((redis1 - redis0))" "$wrk_cpu" "${non2xx:-0}" "$summary" "$procs_json" >>"$runs"
+
+  # Any error status or socket error fails the benchmark: a fast wrong answer is not a result.
+  "$py" - "$target" "$bytes" "$conns" "$summary" "${non2xx:-0}" "$work/last_rps" <<'EOF' || { cat "$out" >&2; die "errors from $target (wrk output above)"; }
+import json, sys, time
+target, size, conns, s, non2xx, last = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
+rps = s["requests"] / (s["duration_us"] / 1e6)
+print(f"[bench {time.strftime('%H:%M:%S')}]   {target:<8} {size:>7} B  c={conns:<3} {rps:9.0f} req/s"
+      f"  p50 {s['p50_us'] / 1000:6.2f} ms  p99 {s['p99_us'] / 1000:6.2f} ms", file=sys.stderr)
+open(last, "w").write(f"{round(rps)}\n")
+bad = {k: v for k, v in s.items() if k.startswith("err_") and v}
+if non2xx or bad or s["requests"] == 0:
+    print(f"{target}: requests={s['requests']} non-2xx/3xx={non2xx} {bad}", file=sys.stderr)
+    sys.exit(1)
+EOF
+}
+
+# --- runs -----------------------------------------------------------------------------------------
+started_at="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+loadavg_at_start="$(cut -d' ' -f1-3 /proc/loadavg)"
+stamp="$(date -u +%Y%m%dT%H%M%SZ)"
+log "warm-up per target: 2 s runs until the rate settles (at most ${warmup_max} s), then 1 s per other payload"
+for target in "${targets[@]}"; do
+  previous=0; settled=no
+  for ((elapsed = 2; elapsed <= warmup_max; elapsed += 2)); do
+    measure warmup 0 "$target" 1024 32 2s
+    rps="$(cat "$work/last_rps")"
+    if [ "$previous" -gt 0 ] && [ $(( (rps > previous ? rps - previous : previous - rps) * 20 )) -le "$previous" ]; then
+      settled=yes; break
+    fi
+    previous=$rps
+  done
+  [ "$settled" = yes ] || log "  $target: the rate did not settle within ${warmup_max} s (noisy machine?)"
+  for bytes in $payloads; do
+    [ "$bytes" = 1024 ] || measure warmup 0 "$target" "$bytes" 32 1s
+  done
+done
+
+for round in $(seq 1 "$repeats"); do
+  order=("${targets[@]}")
+  if [ $((round % 2)) -eq 0 ]; then   # even rounds run the targets in reverse order
+    order=(); for ((i = ${#targets[@]} - 1; i >= 0; i--)); do order+=("${targets[$i]}"); done
+  fi
+  log "round $round/$repeats: ${order[*]}"
+  for bytes in $payloads; do
+    for conns in $connections; do
+      for target in "${order[@]}"; do
+        measure load "$round" "$target" "$bytes" "$conns" "$duration"
+      done
+    done
+  done
+  if [ "$low_conns" -gt 0 ]; then
+    for target in "${order[@]}"; do
+      measure low "$round" "$target" 1024 "$low_conns" "$low_duration"
+    done
+  fi
+done
+
+# --- audit: did the pipeline keep up? ----------------------------------------------------------------
+audit_summary=""
+for gw in "gw:$port_gw" "gw-cold:$port_gw_cold"; do
+  name=${gw%%:*}; port=${gw#*:}
+  health=$(curl -fsS "http://127.0.0.1:$port/_gateway/health/ready" || echo '{}')
+  line=$("$py" -c 'import json,sys; a=json.loads(sys.argv[1]).get("checks",{}).get("audit",{}); print("status=%s accepted=%s spooled=%s shipped=%s dropped=%s deadLettered=%s queueLength=%s" % tuple(a.get(k,"?") for k in ("status","accepted","spooled","shipped","dropped","deadLettered","queueLength")))' "$health")
+  log "audit of $name: $line"
+  audit_summary+="$name: $line; "
+done
+log "Elasticsearch stand-in received: $(curl -fsS "http://127.0.0.1:$port_es/_bench/count")"
+
+# --- report ---------------------------------------------------------------------------------------
+mkdir -p bench/results
+meta="$("$py" - "$started_at" "$duration" "$repeats" "until settled, at most ${warmup_max} s" "$payloads" "$connections" "$low_conns" "$low_duration" \
+        "${BENCH_QUICK:-0}" "$(dotnet --version)" "$(wrk -v 2>&1 | head -n1 || true)" "$(redis-server --version)" \
+        "${BENCH_DOTNET_GC:-default}" "${BENCH_GATEWAY_ARGS:-}" "$loadavg_at_start" "$audit_summary" <<'EOF'
+import json, os, platform, sys
+a = sys.argv[1:]
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "unknown")
+mem_kb = next(int(l.split()[1]) for l in open("/proc/meminfo") if l.startswith("MemTotal"))
+print(json.dumps({
+    "date": a[0], "nproc": os.cpu_count(), "cpu_model": cpu, "mem_total_gib": round(mem_kb / 1048576, 1),
+    "kernel": platform.release(), "dotnet_sdk": a[9], "wrk": a[10], "redis": a[11], "dotnet_gc": a[12],
+    "gateway_args": a[13], "loadavg_at_start": a[14], "audit": a[15],
+    "settings": {"duration": a[1], "repeats": int(a[2]), "warmup": a[3], "payloads": [int(x) for x in a[4].split()],
+                 "connections": [int(x) for x in a[5].split()], "low_connections": int(a[6]), "low_duration": a[7],
+                 "quick": a[8] == "1", "wrk_threads": 2, "path": "/download?bytes=N"},
+}))
+EOF
+)"
+"$py" bench/report.py "$meta" "$runs" "bench/results/$stamp.json" "bench/results/$stamp.md"
+cp "bench/results/$stamp.md" bench/results/latest.md
+log "results: bench/results/$stamp.json, bench/results/$stamp.md, bench/results/latest.md"
