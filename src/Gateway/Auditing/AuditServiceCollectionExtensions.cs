@@ -27,7 +27,6 @@ internal static class AuditServiceCollectionExtensions
         services.AddHostedService(sp => sp.GetRequiredService<SpoolingAuditSink>());
         services.AddHostedService(sp => sp.GetRequiredService<ElasticsearchShipper>());
 
-        services.AddHostedService<ConfigurationAuditService>();
         services.AddHealthChecks().AddCheck<AuditHealthCheck>(AuditHealthCheck.Name, tags: [HealthEndpoints.ReadyTag]);
         return services;
     }

@@ -36,21 +36,32 @@ internal sealed class IdentityTransformProvider(IOptions<SupportOptions> options
     {
         var headers = context.ProxyRequest.Headers;
         var prefix = _options.IdentityHeaderPrefix;
-        foreach (var name in headers.Select(h => h.Key).Where(n => n.StartsWith(prefix, StringComparison.OrdinalIgnoreCase)).ToList())
-        {
-            headers.Remove(name);
-        }
 
-        if (context.ProxyRequest.Content is { } content)
+        // The proxy request's headers are copies of the inbound ones: look at the inbound
+        // collection first (cheap), and only rebuild when a forged identity header is there.
+        if (HasIdentityHeader(context.HttpContext.Request.Headers, prefix))
         {
-            foreach (var name in content.Headers.Select(h => h.Key).Where(n => n.StartsWith(prefix, StringComparison.OrdinalIgnoreCase)).ToList())
+            foreach (var name in headers.Select(h => h.Key).Where(n => n.StartsWith(prefix, StringComparison.OrdinalIgnoreCase)).ToList())
             {
-                content.Headers.Remove(name);
+                headers.Remove(name);
+            }
+
+            if (context.ProxyRequest.Content is { } content)
+            {
+                foreach (var name in content.Headers.Select(h => h.Key).Where(n => n.StartsWith(prefix, StringComparison.OrdinalIgnoreCase)).ToList())
+                {
+                    content.Headers.Remove(name);
+                }
             }
         }
 
         // The gateway's session cookie is never the tenant app's business, whoever sends it.
-        RemoveSessionCookie(context);
+        var cookie = context.HttpContext.Request.Headers.Cookie;
+        if (cookie.Count > 0 && cookie.ToString().Contains(_options.CookieName + "=", StringComparison.Ordinal))
+        {
+            RemoveSessionCookie(context);
+        }
+
         if (context.HttpContext.Features.Get<SupportSessionFeature>() is not { } session)
         {
             return ValueTask.CompletedTask;
@@ -64,6 +75,19 @@ internal sealed class IdentityTransformProvider(IOptions<SupportOptions> options
         headers.TryAddWithoutValidation(prefix + GrantsHeader, string.Join(',', session.Access.GrantIds.Select(g => g.Value)));
         headers.TryAddWithoutValidation(prefix + IdentityTokenHeader, tokens.BackendToken(session));
         return ValueTask.CompletedTask;
+    }
+
+    private static bool HasIdentityHeader(IHeaderDictionary inbound, string prefix)
+    {
+        foreach (var header in inbound)
+        {
+            if (header.Key.StartsWith(prefix, StringComparison.OrdinalIgnoreCase))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>Drops the gateway's session cookie from the Cookie header, keeping the tenant app's own cookies.</summary>

@@ -53,6 +53,7 @@ public static partial class GatewayApp
         builder.Services.AddManagementAuthentication(builder.Configuration);
         builder.Services.AddSupportSessions(builder.Configuration, configDir);
         builder.Services.AddGatewayAudit(builder.Configuration);
+        builder.Services.AddHostedService<ConfigurationAuditService>();
         builder.Services.AddGatewayHealth();
         builder.Services.AddOptionsWithValidateOnStart<DemoOptions>()
             .Bind(builder.Configuration.GetSection(DemoOptions.SectionName), o => o.ErrorOnUnknownConfiguration = true);
