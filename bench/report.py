@@ -243,6 +243,11 @@ def main():
         runs = [json.loads(line) for line in f if line.strip()]
     load, low = aggregate(runs, "load"), aggregate(runs, "low")
     markdown, ratios, low_rows = render(meta, load, low)
+    errors = [r for r in runs if str(r.get("non2xx_line", "0")).strip() not in ("", "0")]
+    if errors:
+        markdown += "\nError statuses (tolerated up to 0.1 % of a run's responses):\n\n" + "".join(
+            f"* {r['kind']} round {r['round']}: {r['target']} {r['bytes']} B c={r['connections']}: "
+            f"{r['non2xx_line']} of {r['wrk']['requests']} responses\n" for r in errors)
 
     missing = [t for t in TARGETS if not any(k[0] == t for k in load)]
     result = {

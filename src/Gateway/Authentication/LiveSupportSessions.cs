@@ -20,7 +20,9 @@ internal sealed partial class LiveSupportSessions(
     IOptions<SupportOptions> options,
     ILogger<LiveSupportSessions> logger) : BackgroundService
 {
-    private readonly ConcurrentDictionary<long, (HttpContext Context, SupportSessionFeature Session, RouteClass RouteClass)> _inFlight = new();
+    // The method is kept here: the check loop may run while a request is finishing, when its
+    // HttpContext can no longer be read (only aborted, which then does nothing).
+    private readonly ConcurrentDictionary<long, (HttpContext Context, SupportSessionFeature Session, RouteClass RouteClass, string Method)> _inFlight = new();
     private readonly SemaphoreSlim _changed = new(0, 1);
     private long _nextId;
 
@@ -35,7 +37,7 @@ internal sealed partial class LiveSupportSessions(
     public IDisposable Register(HttpContext context, SupportSessionFeature session, RouteClass routeClass)
     {
         var id = Interlocked.Increment(ref _nextId);
-        _inFlight[id] = (context, session, routeClass);
+        _inFlight[id] = (context, session, routeClass, context.Request.Method);
         return new Registration(this, id);
     }
 
@@ -85,14 +87,21 @@ internal sealed partial class LiveSupportSessions(
         foreach (var byTenant in _inFlight.ToArray().GroupBy(e => e.Value.Session.Tenant))
         {
             var result = await reader.GetAsync(byTenant.Key, cancellationToken);
-            foreach (var (id, (context, session, routeClass)) in byTenant)
+            foreach (var (id, (context, session, routeClass, method)) in byTenant)
             {
-                var reason = StillAllowed(result, session, routeClass, context.Request.Method);
+                var reason = StillAllowed(result, session, routeClass, method);
                 if (reason is not null && _inFlight.TryRemove(id, out _))
                 {
                     Interlocked.Increment(ref _aborted);
                     LogAborted(logger, session.Tenant, reason);
-                    context.Abort();
+                    try
+                    {
+                        context.Abort();
+                    }
+                    catch (ObjectDisposedException)
+                    {
+                        // It finished on its own between the snapshot and now.
+                    }
                 }
             }
         }
