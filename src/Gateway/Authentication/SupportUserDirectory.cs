@@ -5,8 +5,6 @@ using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Gateway.Hosting;
-using Microsoft.Extensions.FileProviders;
-using Microsoft.Extensions.Primitives;
 
 namespace Gateway.Authentication;
 
@@ -45,20 +43,16 @@ internal sealed partial class SupportUserDirectory : IDisposable
     private readonly SupportDirectorySource _source;
     private readonly TimeProvider _time;
     private readonly ILogger<SupportUserDirectory> _logger;
-    private readonly PhysicalFileProvider _files;
     private readonly SemaphoreSlim _reloadLock = new(1, 1);
-    private readonly Lock _timerLock = new();
     private volatile Snapshot? _current;
-    private IDisposable? _watch;
-    private ITimer? _debounce;
-    private bool _disposed;
+    private DebouncedFileWatcher? _watcher;
+    private volatile bool _disposed;
 
     public SupportUserDirectory(SupportDirectorySource source, TimeProvider time, ILogger<SupportUserDirectory> logger)
     {
         _source = source;
         _time = time;
         _logger = logger;
-        _files = new PhysicalFileProvider(source.Directory);
     }
 
     /// <summary>Raised with the new generation after a changed file was validated and applied.</summary>
@@ -109,25 +103,9 @@ internal sealed partial class SupportUserDirectory : IDisposable
 
     private void Watch()
     {
-        if (_disposed)
+        if (!_disposed)
         {
-            return;
-        }
-
-        _watch = ChangeToken.OnChange(() => _files.Watch(_source.FileName), ScheduleReload);
-    }
-
-    private void ScheduleReload()
-    {
-        lock (_timerLock)
-        {
-            if (_disposed)
-            {
-                return;
-            }
-
-            _debounce?.Dispose();
-            _debounce = _time.CreateTimer(_ => _ = ReloadAsync(), null, ReloadDebounce, Timeout.InfiniteTimeSpan);
+            _watcher = new DebouncedFileWatcher(_source.Directory, _source.FileName, ReloadDebounce, _time, ReloadAsync);
         }
     }
 
@@ -219,14 +197,8 @@ internal sealed partial class SupportUserDirectory : IDisposable
 
     public void Dispose()
     {
-        lock (_timerLock)
-        {
-            _disposed = true;
-            _debounce?.Dispose();
-        }
-
-        _watch?.Dispose();
-        _files.Dispose();
+        _disposed = true;
+        _watcher?.Dispose();
     }
 
     private sealed record Snapshot(long Generation, FrozenDictionary<string, SupportUser> Users, int GroupCount);

@@ -1,6 +1,5 @@
-using Microsoft.Extensions.FileProviders;
+using Gateway.Hosting;
 using Microsoft.Extensions.Options;
-using Microsoft.Extensions.Primitives;
 using Yarp.ReverseProxy.Configuration;
 
 namespace Gateway.Routing;
@@ -19,14 +18,11 @@ internal sealed partial class RouteConfigFileProvider : IProxyConfigProvider, ID
     private readonly RoutingOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger<RouteConfigFileProvider> _logger;
-    private readonly PhysicalFileProvider _files;
     private readonly SemaphoreSlim _reloadLock = new(1, 1);
-    private readonly Lock _timerLock = new();
     private RouteTable? _current;
-    private IDisposable? _watch;
-    private ITimer? _debounce;
     private long _nextRevision = 1;
-    private bool _disposed;
+    private DebouncedFileWatcher? _watcher;
+    private volatile bool _disposed;
 
     public RouteConfigFileProvider(
         RouteConfigLoader loader,
@@ -40,7 +36,6 @@ internal sealed partial class RouteConfigFileProvider : IProxyConfigProvider, ID
         _options = options.Value;
         _time = time;
         _logger = logger;
-        _files = new PhysicalFileProvider(source.Directory);
     }
 
     /// <summary>Raised after a changed file was validated and applied.</summary>
@@ -84,26 +79,9 @@ internal sealed partial class RouteConfigFileProvider : IProxyConfigProvider, ID
 
     private void Watch()
     {
-        if (_disposed)
+        if (!_disposed)
         {
-            return;
-        }
-
-        _watch = ChangeToken.OnChange(() => _files.Watch(_options.RoutesFile), ScheduleReload);
-    }
-
-    /// <summary>Editors write files in several steps; collapse a burst of notifications into one reload.</summary>
-    private void ScheduleReload()
-    {
-        lock (_timerLock)
-        {
-            if (_disposed)
-            {
-                return;
-            }
-
-            _debounce?.Dispose();
-            _debounce = _time.CreateTimer(_ => _ = ReloadAsync(), null, _options.ReloadDebounce, Timeout.InfiniteTimeSpan);
+            _watcher = new DebouncedFileWatcher(_source.Directory, _options.RoutesFile, _options.ReloadDebounce, _time, ReloadAsync);
         }
     }
 
@@ -151,14 +129,8 @@ internal sealed partial class RouteConfigFileProvider : IProxyConfigProvider, ID
 
     public void Dispose()
     {
-        lock (_timerLock)
-        {
-            _disposed = true;
-            _debounce?.Dispose();
-        }
-
-        _watch?.Dispose();
-        _files.Dispose();
+        _disposed = true;
+        _watcher?.Dispose();
     }
 
     [LoggerMessage(EventId = 1100, Level = LogLevel.Information,
