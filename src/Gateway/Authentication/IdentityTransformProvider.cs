@@ -57,7 +57,7 @@ internal sealed class IdentityTransformProvider(IOptions<SupportOptions> options
 
         // The gateway's session cookie is never the tenant app's business, whoever sends it.
         var cookie = context.HttpContext.Request.Headers.Cookie;
-        if (cookie.Count > 0 && cookie.ToString().Contains(_options.CookieName + "=", StringComparison.Ordinal))
+        if (cookie.Count > 0 && cookie.ToString().Contains(_options.CookieName, StringComparison.OrdinalIgnoreCase))
         {
             RemoveSessionCookie(context);
         }
@@ -101,7 +101,8 @@ internal sealed class IdentityTransformProvider(IOptions<SupportOptions> options
 
         var kept = values
             .SelectMany(v => v.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-            .Where(c => !c.StartsWith(_options.CookieName + "=", StringComparison.Ordinal))
+            // Cookie names are matched as ASP.NET Core matches them when it reads the session cookie.
+            .Where(c => !string.Equals(c.Split('=', 2)[0].Trim(), _options.CookieName, StringComparison.OrdinalIgnoreCase))
             .ToList();
         headers.Remove("Cookie");
         if (kept.Count > 0)

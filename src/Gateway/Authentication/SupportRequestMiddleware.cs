@@ -49,6 +49,12 @@ internal sealed partial class SupportRequestMiddleware(
             return;
         }
 
+        if (credentials.Kind == CredentialKind.Unreadable)
+        {
+            await GatewayProblem.Create(ProblemCode.CredentialsUnreadable).WriteAsync(context);
+            return;
+        }
+
         SupportLoginParse parsed = default;
         if (credentials.Kind == CredentialKind.Basic)
         {
@@ -160,6 +166,7 @@ internal sealed partial class SupportRequestMiddleware(
     private enum CredentialKind
     {
         None,
+        Unreadable,
         Basic,
         SessionToken,
     }
@@ -170,18 +177,33 @@ internal sealed partial class SupportRequestMiddleware(
     /// </summary>
     private (CredentialKind Kind, string? UserName, string? Password) Detect(HttpRequest request)
     {
-        var authorization = request.Headers.Authorization.ToString();
+        // Credentials the gateway cannot read are not passed on for the app to read some other
+        // way (a lenient Base64 decoder, the second of two headers): they could hide a support login.
+        var values = request.Headers.Authorization;
+        if (values.Count > 1)
+        {
+            return (CredentialKind.Unreadable, null, null);
+        }
+
+        var authorization = values.ToString();
+        var isBasic = authorization.StartsWith("Basic", StringComparison.OrdinalIgnoreCase);
         if (authorization.Length > 0 && AuthenticationHeaderValue.TryParse(authorization, out var header) && header.Parameter is { } parameter)
         {
-            if (header.Scheme.Equals("Basic", StringComparison.OrdinalIgnoreCase) && TryDecodeBasic(parameter, out var user, out var password))
+            if (header.Scheme.Equals("Basic", StringComparison.OrdinalIgnoreCase))
             {
-                return (CredentialKind.Basic, user, password);
+                return TryDecodeBasic(parameter, out var user, out var password)
+                    ? (CredentialKind.Basic, user, password)
+                    : (CredentialKind.Unreadable, null, null);
             }
 
             if (header.Scheme.Equals("Bearer", StringComparison.OrdinalIgnoreCase) && IsGatewayToken(parameter))
             {
                 return (CredentialKind.SessionToken, null, null);
             }
+        }
+        else if (isBasic)
+        {
+            return (CredentialKind.Unreadable, null, null);
         }
 
         return request.Cookies.ContainsKey(_options.CookieName)

@@ -51,9 +51,14 @@ internal sealed class GrantService(
 
         var now = time.GetUtcNow();
         DateTimeOffset expiresAt = default;
-        if (request.CloseDate is { } closeDate)
+        if (request.CloseDate is { } closeDate && closeDate > DateOnly.FromDateTime(now.UtcDateTime.AddHours(Options.MaxDurationHours)).AddDays(1))
         {
-            expiresAt = EndOfDay(closeDate, tenancy.Value.Tenants[tenant].TimeZone);
+            // Checked before any arithmetic: a far date (9999-12-31) must be a 400, not an overflow.
+            errors.Add($"closeDate: at most {Options.MaxDurationHours} hours ahead.");
+        }
+        else if (request.CloseDate is { } closeDay)
+        {
+            expiresAt = EndOfDay(closeDay, tenancy.Value.Tenants[tenant].TimeZone);
             if (expiresAt <= now)
             {
                 errors.Add("closeDate: must not be in the past.");

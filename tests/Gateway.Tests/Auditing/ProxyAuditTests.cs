@@ -40,6 +40,25 @@ public sealed class ProxyAuditTests(GatewayFixture fixture) : IClassFixture<Gate
         Assert.Null(Get(e, "user.name"));
     }
 
+    [Theory]
+    [InlineData("access_token=abc123&x=1", "access_token=REDACTED&x=1")]
+    [InlineData("x=1&API_KEY=s3cr3t&sig=zz", "x=1&API_KEY=REDACTED&sig=REDACTED")]
+    [InlineData("%70assword=hunter2", "%70assword=REDACTED")]
+    [InlineData("tokens=ok&monkey=ok", "tokens=ok&monkey=ok")]
+    public async Task CredentialLikeQueryValues_AreNotKeptInTheAuditTrail(string query, string recorded)
+    {
+        var marker = Guid.NewGuid().ToString("N");
+        using var client = fixture.Gateway.Client("acme.localhost");
+        // Sent verbatim, so an encoded name such as %70assword reaches the gateway encoded.
+        var target = new Uri($"{client.BaseAddress}api/echo/{marker}?{query}", new UriCreationOptions { DangerousDisablePathAndQueryCanonicalization = true });
+        using (await client.GetAsync(target))
+        {
+        }
+
+        var e = Assert.Single(await fixture.Gateway.Audit.WaitForAsync(e => Get(e, "url.path") == $"/api/echo/{marker}"));
+        Assert.Equal(recorded, Get(e, "url.query"));
+    }
+
     [Fact]
     public async Task RequestBodyBytes_AreCounted()
     {

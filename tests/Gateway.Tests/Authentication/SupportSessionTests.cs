@@ -190,12 +190,43 @@ public sealed class SupportSessionTests(SupportGatewayFixture fixture) : IClassF
         Assert.Equal(hits, fixture.Acme.Hits.Total);
     }
 
-    [Fact]
-    public async Task SessionCookie_NeverReachesTheApp_EvenBesideAnOrdinaryLogin()
+    [Theory]
+    [InlineData("sgw_session")]
+    [InlineData("SGW_SESSION")]
+    [InlineData("Sgw_Session")]
+    public async Task SessionCookie_NeverReachesTheApp_EvenBesideAnOrdinaryLogin(string cookieName)
     {
-        var echo = await EchoAsync(_acme, Basic("john", "johns-own-password"), r => r.Headers.Add("Cookie", "theme=dark; sgw_session=anything"));
+        var echo = await EchoAsync(_acme, Basic("john", "johns-own-password"), r => r.Headers.Add("Cookie", $"theme=dark; {cookieName}=anything"));
 
         Assert.Equal("theme=dark", Header(echo, "Cookie"));
+    }
+
+    public static TheoryData<string[]> UnreadableAuthorizations() => new()
+    {
+        { [Basic("jill$john", JillPassword).ToString(), Basic("jill$john", JillPassword).ToString()] },  // two headers
+        { ["Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes("jill$john:" + JillPassword)).TrimEnd('=')] },  // unpadded Base64
+        { ["Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes("jill$john"))] },  // no colon
+        { ["Basic !!not-base64!!"] },
+        { ["Basic"] },
+    };
+
+    [Theory]
+    [MemberData(nameof(UnreadableAuthorizations))]
+    public async Task UnreadableCredentials_AreRefused_NeverPassedToTheApp(string[] authorization)
+    {
+        await GrantAsync(_john, new { });
+        var hits = fixture.Acme.Hits.Total;
+
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/api/echo/x");
+        foreach (var value in authorization)
+        {
+            request.Headers.TryAddWithoutValidation("Authorization", value);
+        }
+
+        using var response = await _acme.SendAsync(request);
+
+        Assert.Equal("request.credentials_unreadable", await ManagementClient.ProblemCodeAsync(response, 400));
+        Assert.Equal(hits, fixture.Acme.Hits.Total);
     }
 
     [Fact]

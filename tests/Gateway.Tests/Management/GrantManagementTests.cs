@@ -114,6 +114,16 @@ public sealed class GrantManagementTests : IAsyncLifetime
         Assert.Empty(await ListAsync("all"));
     }
 
+    [Theory]
+    [InlineData("acme")]
+    [InlineData("globex")]  // west of UTC: 9999-12-31T23:59:59 there is past DateTimeOffset.MaxValue in UTC
+    public async Task FarCloseDate_Is400_Not500(string tenant)
+    {
+        var token = await _api.TokenAsync("someone", "tenant-user", tenant);
+
+        Assert.Equal("request.invalid", await _api.ProblemCodeAsync(HttpMethod.Post, $"/_gateway/tenants/{tenant}/support/grants", token, new { closeDate = "9999-12-31" }, 400));
+    }
+
     [Fact]
     public async Task NonJsonAndOversizedBodies_AreRefused()
     {
