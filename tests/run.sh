@@ -36,6 +36,29 @@ for trx in "$results"/*.trx "$results"/*/*.trx; do
   e=$(sed -E 's/.* executed="([0-9]+)".*/\1/' <<<"$counters")
   passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + t - e))
 done
+# Name every failed test with the start of its message, last, so that a log cut to
+# its tail still says what broke.
+if [ "$failed" -gt 0 ]; then
+  echo "Failed tests:"
+  for trx in "$results"/*.trx "$results"/*/*.trx; do
+    [ -f "$trx" ] || continue
+    awk '
+      /<UnitTestResult / && /outcome="Failed"/ {
+        match($0, /testName="[^"]*"/); name = substr($0, RSTART + 10, RLENGTH - 11)
+        gsub(/&quot;/, "\"", name); gsub(/&amp;/, "\\&", name)
+        print "  - " name; inFailed = 1; next
+      }
+      /<UnitTestResult / { inFailed = 0 }
+      inFailed && /<Message>/ { inMessage = 1; lines = 0 }
+      inFailed && inMessage {
+        line = $0; sub(/^[ \t]*/, "", line); gsub(/<\/?Message>/, "", line); gsub(/&lt;/, "<", line); gsub(/&gt;/, ">", line)
+        gsub(/&quot;/, "\"", line); gsub(/&apos;/, "\047", line); gsub(/&amp;/, "\\&", line)
+        if (lines++ < 12) print "      " line
+      }
+      inMessage && /<\/Message>/ { inMessage = 0 }
+    ' "$trx"
+  done
+fi
 echo "${passed} passed, ${failed} failed, ${skipped} skipped"
 if [ "$status" -eq 0 ] && [ "$passed" -eq 0 ]; then
   echo "tests/run.sh: no test ran" >&2

@@ -58,7 +58,7 @@ public sealed class GatewayProcessTests : IAsyncLifetime
     [Fact]
     public async Task DemoMode_HostsTheSampleAppsItRoutesTo()
     {
-        var (acmePort, globexPort) = (FreePort(), FreePort());
+        var (acmePort, globexPort) = (LoopbackPorts.Reserve(), LoopbackPorts.Reserve());
         await using var gateway = GatewayProcess.Start(
         [
             "--config-dir", RepoPaths.ConfigDir,
@@ -83,10 +83,4 @@ public sealed class GatewayProcessTests : IAsyncLifetime
         }
     }
 
-    internal static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }

@@ -25,6 +25,7 @@ internal sealed class RedisServer : IAsyncDisposable
 
     private readonly StringBuilder _output = new();
     private Process? _process;
+    private volatile bool _stopping;
 
     private RedisServer(int port)
     {
@@ -39,12 +40,12 @@ internal sealed class RedisServer : IAsyncDisposable
 
     public static async Task<RedisServer> StartAsync()
     {
-        var server = new RedisServer(FreePort());
+        var server = new RedisServer(LoopbackPorts.Reserve());
         await server.StartAgainAsync();
         return server;
     }
 
-    /// <summary>Starts the server (again) on the same port and returns once it answers PING.</summary>
+    /// <summary>Starts the server (again) on the same port and returns once it answers as this process.</summary>
     public async Task StartAgainAsync()
     {
         if (IsRunning)
@@ -64,9 +65,11 @@ internal sealed class RedisServer : IAsyncDisposable
             info.ArgumentList.Add(arg);
         }
 
-        var process = new Process { StartInfo = info };
+        var process = new Process { StartInfo = info, EnableRaisingEvents = true };
         process.OutputDataReceived += (_, e) => Append(e.Data);
         process.ErrorDataReceived += (_, e) => Append(e.Data);
+        process.Exited += (_, _) => ReportUnexpectedExit(process);
+        _stopping = false;
         try
         {
             process.Start();
@@ -88,6 +91,7 @@ internal sealed class RedisServer : IAsyncDisposable
     {
         if (_process is { HasExited: false } process)
         {
+            _stopping = true;
             process.Kill();
             await process.WaitForExitAsync();
         }
@@ -115,6 +119,7 @@ internal sealed class RedisServer : IAsyncDisposable
     {
         if (_process is { } process)
         {
+            _stopping = true;
             if (!process.HasExited)
             {
                 process.Kill();
@@ -125,12 +130,6 @@ internal sealed class RedisServer : IAsyncDisposable
         }
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 
     private async Task WaitUntilAnsweringAsync(Process process)
     {
@@ -146,7 +145,7 @@ internal sealed class RedisServer : IAsyncDisposable
             try
             {
                 using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(1));
-                if (await AnswersPingAsync(timeout.Token))
+                if (await AnswersAsThisProcessAsync(process, timeout.Token))
                 {
                     return;
                 }
@@ -159,18 +158,43 @@ internal sealed class RedisServer : IAsyncDisposable
             await Task.Delay(ProbeInterval);
         }
 
-        throw new TimeoutException($"redis-server did not answer PING on port {Port} within {StartDeadline}:\n{Output()}", last);
+        throw new TimeoutException($"redis-server did not answer INFO on port {Port} within {StartDeadline}:\n{Output()}", last);
     }
 
-    private async Task<bool> AnswersPingAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// True once the server on the port answers, and it is this process: a server that another
+    /// test left on the port would otherwise pass for ours.
+    /// </summary>
+    private async Task<bool> AnswersAsThisProcessAsync(Process process, CancellationToken cancellationToken)
     {
         using var client = new TcpClient();
         await client.ConnectAsync(IPAddress.Loopback, Port, cancellationToken);
         var stream = client.GetStream();
-        await stream.WriteAsync("PING\r\n"u8.ToArray(), cancellationToken);
-        var buffer = new byte[64];
-        var read = await stream.ReadAsync(buffer, cancellationToken);
-        return Encoding.ASCII.GetString(buffer, 0, read).StartsWith("+PONG", StringComparison.Ordinal);
+        await stream.WriteAsync("INFO server\r\n"u8.ToArray(), cancellationToken);
+        var reply = new StringBuilder();
+        var buffer = new byte[4096];
+        int read;
+        while ((read = await stream.ReadAsync(buffer, cancellationToken)) > 0)
+        {
+            reply.Append(Encoding.ASCII.GetString(buffer, 0, read));
+            var text = reply.ToString();
+            if (text.StartsWith('-'))
+            {
+                return false; // e.g. LOADING: not ready yet
+            }
+
+            var at = text.IndexOf("process_id:", StringComparison.Ordinal);
+            var end = at < 0 ? -1 : text.IndexOf('\r', at);
+            if (end > 0)
+            {
+                var pid = int.Parse(text.AsSpan(at + "process_id:".Length, end - at - "process_id:".Length), System.Globalization.CultureInfo.InvariantCulture);
+                return pid == process.Id
+                    ? true
+                    : throw new InvalidOperationException($"Port {Port} is held by another redis-server (pid {pid}), not the one started here (pid {process.Id}).");
+            }
+        }
+
+        return false;
     }
 
     private void Signal(int signal)
@@ -183,6 +207,18 @@ internal sealed class RedisServer : IAsyncDisposable
         if (Kill(process.Id, signal) != 0)
         {
             throw new InvalidOperationException($"kill({process.Id}, {signal}) failed with errno {Marshal.GetLastPInvokeError()}.");
+        }
+    }
+
+    /// <summary>
+    /// A server that dies under a running test class takes the class's later tests with it;
+    /// say so on the test log, with the server's own output, instead of leaving only timeouts.
+    /// </summary>
+    private void ReportUnexpectedExit(Process process)
+    {
+        if (!_stopping)
+        {
+            Console.Error.WriteLine($"redis-server (pid {process.Id}, port {Port}) exited unexpectedly with code {process.ExitCode}:\n{Output()}");
         }
     }
 

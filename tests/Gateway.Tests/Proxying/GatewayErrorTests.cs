@@ -40,7 +40,7 @@ public sealed class GatewayErrorTests(GatewayFixture fixture) : IClassFixture<Ga
     [Fact]
     public async Task BackendDown_Gets502Problem()
     {
-        var deadPort = FreePort();
+        var deadPort = LoopbackPorts.Reserve();
         await using var gateway = await GatewayHost.StartAsync(new Dictionary<string, Uri>
         {
             ["acme"] = new($"http://127.0.0.1:{deadPort}/"),
@@ -63,10 +63,4 @@ public sealed class GatewayErrorTests(GatewayFixture fixture) : IClassFixture<Ga
         Assert.Equal((int)status, problem.RootElement.GetProperty("status").GetInt32());
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }
