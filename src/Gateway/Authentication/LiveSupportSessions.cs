@@ -23,11 +23,15 @@ internal sealed partial class LiveSupportSessions(
     // The method is kept here: the check loop may run while a request is finishing, when its
     // HttpContext can no longer be read (only aborted, which then does nothing).
     private readonly ConcurrentDictionary<long, (HttpContext Context, SupportSessionFeature Session, RouteClass RouteClass, string Method)> _inFlight = new();
-    private readonly SemaphoreSlim _changed = new(0, 1);
+    // One wake-up signal for the check loop: a grant-store change (_changePending set), or the
+    // first request coming in flight while the loop is idle (no timer runs without work to check).
+    private readonly SemaphoreSlim _wake = new(0, 1);
     private long _nextId;
+    private int _count;
+    private int _changePending;
 
     /// <summary>Support requests currently in flight (for tests and metrics).</summary>
-    public int Count => _inFlight.Count;
+    public int Count => Volatile.Read(ref _count);
 
     /// <summary>How many in-flight requests were aborted because their access ended.</summary>
     public long Aborted => Interlocked.Read(ref _aborted);
@@ -38,7 +42,20 @@ internal sealed partial class LiveSupportSessions(
     {
         var id = Interlocked.Increment(ref _nextId);
         _inFlight[id] = (context, session, routeClass, context.Request.Method);
+        if (Interlocked.Increment(ref _count) == 1)
+        {
+            Wake(); // the loop may be idle, without a timer: start the periodic checks
+        }
+
         return new Registration(this, id);
+    }
+
+    private void Unregister(long id)
+    {
+        if (_inFlight.TryRemove(id, out _))
+        {
+            Interlocked.Decrement(ref _count);
+        }
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -46,14 +63,37 @@ internal sealed partial class LiveSupportSessions(
         store.Invalidated += OnInvalidated;
         try
         {
+            // One wait on the signal at a time, kept across rounds: a fresh wait per round would
+            // leave the earlier ones queued, and they would swallow later wake-ups.
+            Task? wake = null;
             while (!stoppingToken.IsCancellationRequested)
             {
-                var tick = Task.Delay(options.Value.LiveSessionCheckInterval, time, stoppingToken);
-                var change = _changed.WaitAsync(stoppingToken);
-                await Task.WhenAny(tick, change);
+                wake ??= _wake.WaitAsync(stoppingToken);
+                if (Volatile.Read(ref _count) == 0)
+                {
+                    // Nothing in flight: nothing expires, so no timer until a request arrives or the store changes.
+                    await wake;
+                }
+                else
+                {
+                    using var tickStop = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+                    var tick = Task.Delay(options.Value.LiveSessionCheckInterval, time, tickStop.Token);
+                    await Task.WhenAny(tick, wake);
+                    await tickStop.CancelAsync();
+                }
+
                 if (stoppingToken.IsCancellationRequested)
                 {
                     break;
+                }
+
+                if (wake.IsCompleted)
+                {
+                    wake = null;
+                    if (Interlocked.Exchange(ref _changePending, 0) == 0)
+                    {
+                        continue; // woken by a first request: checks start with the next tick
+                    }
                 }
 
                 try
@@ -92,6 +132,7 @@ internal sealed partial class LiveSupportSessions(
                 var reason = StillAllowed(result, session, routeClass, method);
                 if (reason is not null && _inFlight.TryRemove(id, out _))
                 {
+                    Interlocked.Decrement(ref _count);
                     Interlocked.Increment(ref _aborted);
                     LogAborted(logger, session.Tenant, reason);
                     try
@@ -135,12 +176,18 @@ internal sealed partial class LiveSupportSessions(
 
     private void OnInvalidated(string tenant)
     {
-        // Wake the loop; a pending wake-up already covers this one.
-        if (_changed.CurrentCount == 0)
+        Volatile.Write(ref _changePending, 1);
+        Wake();
+    }
+
+    /// <summary>Wakes the loop; a pending wake-up already covers this one.</summary>
+    private void Wake()
+    {
+        if (_wake.CurrentCount == 0)
         {
             try
             {
-                _changed.Release();
+                _wake.Release();
             }
             catch (SemaphoreFullException)
             {
@@ -156,6 +203,6 @@ internal sealed partial class LiveSupportSessions(
 
     private sealed class Registration(LiveSupportSessions owner, long id) : IDisposable
     {
-        public void Dispose() => owner._inFlight.TryRemove(id, out _);
+        public void Dispose() => owner.Unregister(id);
     }
 }

@@ -16,6 +16,8 @@ internal sealed class ManualTimeProvider : TimeProvider
     private readonly List<ManualTimer> _timers = [];
     private DateTimeOffset _now;
     private long _sequence;
+    private long _fired;
+    private TaskCompletionSource _scheduled = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public ManualTimeProvider()
         : this(DefaultStart)
@@ -40,6 +42,18 @@ internal sealed class ManualTimeProvider : TimeProvider
     }
 
     public override long GetTimestamp() => GetUtcNow().UtcTicks;
+
+    /// <summary>Completes when a timer is next armed (created or changed to a due time) on this clock.</summary>
+    public Task WhenTimerArmedAsync()
+    {
+        lock (_lock)
+        {
+            return _scheduled.Task;
+        }
+    }
+
+    /// <summary>How many timer callbacks have run so far (each occurrence of a periodic timer counts).</summary>
+    public long FiredCount => Interlocked.Read(ref _fired);
 
     /// <summary>Moves the clock forward, firing every timer that falls due on the way.</summary>
     public void Advance(TimeSpan by)
@@ -117,12 +131,14 @@ internal sealed class ManualTimeProvider : TimeProvider
                 }
             }
 
+            Interlocked.Increment(ref _fired);
             due.Fire();
         }
     }
 
     private void Schedule(ManualTimer timer, TimeSpan dueTime, TimeSpan period)
     {
+        TaskCompletionSource armed;
         lock (_lock)
         {
             _timers.Remove(timer);
@@ -135,7 +151,11 @@ internal sealed class ManualTimeProvider : TimeProvider
             timer.Period = period == Timeout.InfiniteTimeSpan ? TimeSpan.Zero : period;
             timer.Sequence = ++_sequence;
             _timers.Add(timer);
+            armed = _scheduled;
+            _scheduled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         }
+
+        armed.TrySetResult();
     }
 
     private void Remove(ManualTimer timer)
