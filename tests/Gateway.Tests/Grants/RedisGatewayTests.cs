@@ -1,7 +1,9 @@
 using System.Diagnostics;
 using System.Net;
 using System.Text.Json;
+using Gateway.Grants;
 using Gateway.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Gateway.Tests.Grants;
 
@@ -92,6 +94,9 @@ public sealed class RedisGatewayTests : IAsyncLifetime
         }
 
         // Redis came back empty (no persistence): the gateway answers again, from the store.
+        // First the store's own signal that it is subscribed again; the interactive connection
+        // may come back a moment later, so a few more tries at a modest pace.
+        await gateway.Services.GetRequiredService<IGrantStore>().UntilInvalidationsAsync(connected: true, TimeSpan.FromSeconds(30));
         var recovered = Stopwatch.StartNew();
         JsonElement? status = null;
         while (status is null && recovered.Elapsed < TimeSpan.FromSeconds(20))
@@ -101,9 +106,13 @@ public sealed class RedisGatewayTests : IAsyncLifetime
             {
                 status = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.Clone();
             }
+            else
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(100)); // between tries, not as synchronisation
+            }
         }
 
-        Assert.NotNull(status);
+        Assert.True(status is not null, $"the gateway did not answer from Redis again within {recovered.Elapsed} after the subscription was back");
         Assert.False(status.Value.GetProperty("active").GetBoolean());
     }
 
