@@ -10,7 +10,12 @@ namespace Gateway.Auditing;
 internal sealed record AuditEvent
 {
     /// <summary><c>event.id</c> and the <c>_id</c>: time-ordered, unique (see <see cref="NewId"/>).</summary>
-    public string Id { get; init; } = NewId(DateTimeOffset.UtcNow);
+    /// <remarks>Made on first read from <see cref="Timestamp"/> unless set; events are built on request threads, so once, not twice.</remarks>
+    public string Id
+    {
+        get => _id ?? (Interlocked.CompareExchange(ref _id, NewId(Timestamp), null) ?? _id);
+        init => _id = value;
+    }
 
     /// <summary><c>@timestamp</c>: when the call started, or when the change happened.</summary>
     public required DateTimeOffset Timestamp { get; init; }
@@ -98,28 +103,47 @@ internal sealed record AuditEvent
 
     /// <summary>
     /// A 26-character id: 48 bits of milliseconds (so ids sort by time) and 80 random bits, in
-    /// Crockford base32. Unique across instances without coordination.
+    /// Crockford base32. Unique across instances without coordination. The random bits come from
+    /// the system's CSPRNG, drawn in blocks per thread so that an event does not cost a call into it.
     /// </summary>
     public static string NewId(DateTimeOffset at)
     {
-        const string alphabet = "0123456789abcdefghjkmnpqrstvwxyz";
-        Span<byte> bytes = stackalloc byte[16];
-        var ms = (ulong)Math.Max(0, at.ToUnixTimeMilliseconds());
-        for (var i = 5; i >= 0; i--)
+        var ms = (ulong)Math.Max(0, at.ToUnixTimeMilliseconds()) & 0xFFFF_FFFF_FFFF;
+        var random = RandomBits80();
+        var value = ((UInt128)ms << 80) | random;
+        return string.Create(26, value, static (chars, v) =>
         {
-            bytes[i] = (byte)(ms & 0xff);
-            ms >>= 8;
+            for (var i = 25; i >= 0; i--)
+            {
+                chars[i] = IdAlphabet[(int)(ulong)(v & 31)];
+                v >>= 5;
+            }
+        });
+    }
+
+    private const string IdAlphabet = "0123456789abcdefghjkmnpqrstvwxyz";
+    private const int RandomBlockIds = 64;
+
+    [ThreadStatic]
+    private static byte[]? _randomBlock;
+
+    [ThreadStatic]
+    private static int _randomUsed;
+
+    private string? _id;
+
+    private static UInt128 RandomBits80()
+    {
+        var block = _randomBlock ??= new byte[RandomBlockIds * 10];
+        if (_randomUsed == 0 || _randomUsed >= block.Length)
+        {
+            RandomNumberGenerator.Fill(block);
+            _randomUsed = 0;
         }
 
-        RandomNumberGenerator.Fill(bytes[6..]);
-        Span<char> chars = stackalloc char[26];
-        var value = new System.Numerics.BigInteger(bytes, isUnsigned: true, isBigEndian: true);
-        for (var i = 25; i >= 0; i--)
-        {
-            chars[i] = alphabet[(int)(value & 31)];
-            value >>= 5;
-        }
-
-        return new string(chars);
+        var bits = block.AsSpan(_randomUsed, 10);
+        _randomUsed += 10;
+        return ((UInt128)System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(bits) << 64)
+            | System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(bits[2..]);
     }
 }

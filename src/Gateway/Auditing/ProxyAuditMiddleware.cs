@@ -113,7 +113,6 @@ internal sealed class ProxyAuditMiddleware(RequestDelegate next, IAuditSink audi
         var status = context.Response.StatusCode;
         return new AuditEvent
         {
-            Id = AuditEvent.NewId(time.GetUtcNow()),
             Timestamp = time.GetUtcNow() - time.GetElapsedTime(record.Started),
             Category = "web",
             Action = record.Action,
