@@ -17,15 +17,20 @@
 #
 # Settings (environment):
 #   BENCH_DURATION=5s    per run          BENCH_REPEATS=3     rounds (median taken)
-#   BENCH_WARMUP_MAX=16  warm-up per target: 2 s runs (1 KB, 32 connections) until one is within 5 %
-#                        of the one before (at least 2, at most this many seconds), then 1 s of each
-#                        other payload. Tiered JIT with dynamic PGO takes several seconds under load
-#                        on 2 cores; a fixed short warm-up measured the first target of a round slow.
+#   BENCH_WARMUP_MAX=60  warm-up per target: 2 s runs (1 KB, 32 connections) until the target's JIT has
+#                        compiled at most 5 methods during the run and the rate is within 5 % of the
+#                        run before (at most this many seconds), then 1 s of each other payload.
+#                        Tiered JIT with dynamic PGO takes 15-25 s under load on 2 cores for the
+#                        gateway; a warm-up that stopped at a settled-looking rate measured it mid-JIT.
 #   BENCH_PAYLOADS="10 1024 102400"       BENCH_CONNECTIONS="16 32 64"
 #   BENCH_LOW_CONNS=4    low-load round (0: skip it)
 #   BENCH_QUICK=1        smoke run: 1 KB × 32 connections × 1 round × 2s, low-load round 2s
 #   BENCH_GATEWAY_ARGS   extra arguments for both gateways (e.g. "--Support:BackendTokenLifetime=00:05:00")
 #   BENCH_DOTNET_GC      unset: each app's default (server GC); "workstation" or "server" forces it for all
+#   BENCH_PROFILE        e.g. "B C D-basic D-token": instead of the table, a CPU profile of each listed
+#                        target's proxy process (perf record -g at 999 Hz while wrk runs 1 KB × 32
+#                        connections for BENCH_PROFILE_DURATION, default 10s; .NET frames named through
+#                        DOTNET_PerfMapEnabled) → bench/results/profile-<timestamp>.md and profile-latest.md
 # Output: bench/results/<timestamp>.json (every run), bench/results/<timestamp>.md and
 # bench/results/latest.md (the table, also printed). Exit status non-zero when anything failed,
 # including a target answering with an error status (wrk's "Non-2xx or 3xx responses") or
@@ -39,7 +44,7 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPE
 # --- settings -----------------------------------------------------------------------------------
 duration="${BENCH_DURATION:-5s}"
 repeats="${BENCH_REPEATS:-3}"
-warmup_max="${BENCH_WARMUP_MAX:-16}"
+warmup_max="${BENCH_WARMUP_MAX:-60}"
 payloads="${BENCH_PAYLOADS:-10 1024 102400}"
 connections="${BENCH_CONNECTIONS:-16 32 64}"
 low_conns="${BENCH_LOW_CONNS:-4}"
@@ -47,6 +52,7 @@ low_duration="$duration"
 if [ "${BENCH_QUICK:-0}" = "1" ]; then
   duration="2s"; repeats=1; payloads="1024"; connections="32"; low_duration="2s"
 fi
+[ -n "${BENCH_PROFILE:-}" ] && payloads="1024"
 targets=(A B C D-basic D-token "D′")
 wrk_threads=2
 
@@ -60,6 +66,7 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+if [ -n "${BENCH_PROFILE:-}" ]; then command -v perf >/dev/null 2>&1 || missing+=(linux-perf); fi
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
     log "installing ${missing[*]}"
@@ -139,11 +146,15 @@ case "${BENCH_DOTNET_GC:-}" in
   server) gc_env=(DOTNET_gcServer=1) ;;
   *) die "BENCH_DOTNET_GC: workstation or server" ;;
 esac
+perf_env=()
+# The runtime writes /tmp/perf-PID.map so that perf can name JIT-compiled frames; without W^X
+# double mapping, so that the samples land on the addresses that map names.
+[ -n "${BENCH_PROFILE:-}" ] && perf_env=(DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0)
 
 # start NAME GC_PORT CMD... : a .NET server with the GC probe (bench/GcProbe) loaded as a startup hook.
 start_dotnet() {
   local name=$1 gc_port=$2; shift 2
-  env "${gc_env[@]}" DOTNET_STARTUP_HOOKS="$probe" BENCH_GC_PORT="$gc_port" "$@" >"$work/$name.log" 2>&1 &
+  env "${gc_env[@]}" "${perf_env[@]}" DOTNET_STARTUP_HOOKS="$probe" BENCH_GC_PORT="$gc_port" "$@" >"$work/$name.log" 2>&1 &
   pids+=($!)
   eval "pid_${name//-/_}=$!"
 }
@@ -275,6 +286,11 @@ gc_allocated() {
   [ -n "$port" ] || { echo null; return; }
   curl -fsS --max-time 2 "http://127.0.0.1:$port/" | sed -n 's/.*"allocated":\([0-9]*\).*/\1/p'
 }
+jit_compiled() {  # methods the JIT has compiled so far in PID (every tier), from the GC probe
+  local port; port="$(gc_port_of_pid "$1")"
+  [ -n "$port" ] || { echo 0; return; }
+  curl -fsS --max-time 2 "http://127.0.0.1:$port/" | sed -n 's/.*"jitted":\([0-9]*\).*/\1/p'
+}
 now_ns() { date +%s%N; }
 redis_commands() { redis-cli -p "$port_redis" INFO stats | tr -d '\r' | sed -n 's/^total_commands_processed://p'; }
 machine_busy_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }  # all cores, not idle/iowait
@@ -349,21 +365,72 @@ EOF
 started_at="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 loadavg_at_start="$(cut -d' ' -f1-3 /proc/loadavg)"
 stamp="$(date -u +%Y%m%dT%H%M%SZ)"
-log "warm-up per target: 2 s runs until the rate settles (at most ${warmup_max} s), then 1 s per other payload"
-for target in "${targets[@]}"; do
-  previous=0; settled=no
+# warm_up TARGET: 2 s runs (1 KB, 32 connections) until the JIT is done and the rate settles, then
+# 1 s per other payload. "Done" is the runtime's own count: at most 5 methods compiled during a
+# 2 s run. Under load on 2 cores the background tier-1 JIT of the gateway keeps going for 15-25 s
+# and takes a fifth of its CPU meanwhile (BENCH_PROFILE shows it); a rate that looks settled
+# earlier is not the steady state.
+warm_up() {
+  local target=$1 previous=0 settled=no rps elapsed bytes pid jit0 jit1
+  pid="$(target_procs "$target" | sed -E 's/^[a-z]+=([0-9]+).*/\1/')"
   for ((elapsed = 2; elapsed <= warmup_max; elapsed += 2)); do
+    jit0="$(jit_compiled "$pid")"
     measure warmup 0 "$target" 1024 32 2s
+    jit1="$(jit_compiled "$pid")"
     rps="$(cat "$work/last_rps")"
-    if [ "$previous" -gt 0 ] && [ $(( (rps > previous ? rps - previous : previous - rps) * 20 )) -le "$previous" ]; then
+    if [ $((jit1 - jit0)) -le 5 ] && [ "$previous" -gt 0 ] \
+       && [ $(( (rps > previous ? rps - previous : previous - rps) * 20 )) -le "$previous" ]; then
       settled=yes; break
     fi
     previous=$rps
   done
-  [ "$settled" = yes ] || log "  $target: the rate did not settle within ${warmup_max} s (noisy machine?)"
+  log "  $target: warm after ${elapsed} s ($((jit1 - jit0)) methods compiled in the last 2 s, ${jit1} in all)"
+  [ "$settled" = yes ] || log "  $target: the JIT or the rate did not settle within ${warmup_max} s (noisy machine?)"
   for bytes in $payloads; do
     [ "$bytes" = 1024 ] || measure warmup 0 "$target" "$bytes" 32 1s
   done
+}
+
+# --- profile mode (BENCH_PROFILE) ---------------------------------------------------------------------
+if [ -n "${BENCH_PROFILE:-}" ]; then
+  profile_duration="${BENCH_PROFILE_DURATION:-10s}"
+  mkdir -p bench/results
+  profile_md="bench/results/profile-$stamp.md"
+  {
+    echo "# CPU profiles under load ($started_at)"
+    echo
+    echo "\`BENCH_PROFILE=\"$BENCH_PROFILE\" bench/run.sh\`: perf record -g at 999 Hz on the proxy process while"
+    echo "wrk runs \`GET /download?bytes=1024\` with 32 connections for $profile_duration, after the warm-up."
+    echo "Machine: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n1); load average at start $loadavg_at_start."
+    echo
+  } >"$profile_md"
+  for target in $BENCH_PROFILE; do
+    procs="$(target_procs "$target")" || die "BENCH_PROFILE: unknown target $target"
+    [ -n "$procs" ] || die "BENCH_PROFILE: unknown target $target (one of: ${targets[*]})"
+    pid="$(sed -E 's/^[a-z]+=([0-9]+).*/\1/' <<<"$procs")"   # the first process: the proxy (A: the backend)
+    log "profile of $target (pid $pid): warm-up"
+    warm_up "$target"
+    log "profile of $target: recording $profile_duration under load"
+    perf record -F 999 -g -p "$pid" -o "$work/perf-$target.data" >"$work/perf-$target.log" 2>&1 &
+    perf_pid=$!
+    sleep 0.5   # perf attaches before the load starts; the requests are counted by wrk
+    measure profile 0 "$target" 1024 32 "$profile_duration"
+    kill -INT "$perf_pid"; wait "$perf_pid" || true
+    requests="$(tail -n1 "$runs" | "$py" -c 'import json,sys; print(json.load(sys.stdin)["wrk"]["requests"])')"
+    perf script -i "$work/perf-$target.data" -F comm,tid,time,period,event,ip,sym,dso >"$work/perf-$target.txt" 2>"$work/perf-script.log" \
+      || { cat "$work/perf-script.log" >&2; die "perf script for $target"; }
+    "$py" bench/profile_report.py "$target" "$requests" "$work/perf-$target.txt" "$work/profile-$target.md" >&2
+    cat "$work/profile-$target.md" >>"$profile_md"
+    echo >>"$profile_md"
+  done
+  cp "$profile_md" bench/results/profile-latest.md
+  log "profiles: $profile_md, bench/results/profile-latest.md"
+  exit 0
+fi
+
+log "warm-up per target: 2 s runs until the JIT is quiet and the rate settles (at most ${warmup_max} s), then 1 s per other payload"
+for target in "${targets[@]}"; do
+  warm_up "$target"
 done
 
 for round in $(seq 1 "$repeats"); do
@@ -399,7 +466,7 @@ log "Elasticsearch stand-in received: $(curl -fsS "http://127.0.0.1:$port_es/_be
 
 # --- report ---------------------------------------------------------------------------------------
 mkdir -p bench/results
-meta="$("$py" - "$started_at" "$duration" "$repeats" "until settled, at most ${warmup_max} s" "$payloads" "$connections" "$low_conns" "$low_duration" \
+meta="$("$py" - "$started_at" "$duration" "$repeats" "until the JIT is quiet and the rate settles, at most ${warmup_max} s" "$payloads" "$connections" "$low_conns" "$low_duration" \
         "${BENCH_QUICK:-0}" "$(dotnet --version)" "$(wrk -v 2>&1 | head -n1 || true)" "$(redis-server --version)" \
         "${BENCH_DOTNET_GC:-default}" "${BENCH_GATEWAY_ARGS:-}" "$loadavg_at_start" "$audit_summary" <<'EOF'
 import json, os, platform, sys
