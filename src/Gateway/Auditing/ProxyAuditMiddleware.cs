@@ -70,6 +70,13 @@ internal sealed class ProxyAuditMiddleware(RequestDelegate next, IAuditSink audi
         }
     }
 
+    // Shared, read-only: every support event says which credential it came with.
+    private static readonly IReadOnlyDictionary<string, string?> BasicDetails =
+        new Dictionary<string, string?> { ["credential"] = "basic" }.AsReadOnly();
+
+    private static readonly IReadOnlyDictionary<string, string?> SessionTokenDetails =
+        new Dictionary<string, string?> { ["credential"] = "sessiontoken" }.AsReadOnly();
+
     private static readonly string[] SecretParameters =
         ["token", "access_token", "id_token", "refresh_token", "code", "key", "api_key", "apikey", "password", "secret", "sig", "signature"];
 
@@ -80,7 +87,7 @@ internal sealed class ProxyAuditMiddleware(RequestDelegate next, IAuditSink audi
     internal static string RedactQuery(string query)
     {
         // Fast path: no candidate name, and no percent-encoding that could hide one.
-        if (!query.Contains('%', StringComparison.Ordinal) && !SecretParameters.Any(p => query.Contains(p, StringComparison.OrdinalIgnoreCase)))
+        if (!query.Contains('%', StringComparison.Ordinal) && !MayNameASecret(query))
         {
             return query;
         }
@@ -97,6 +104,19 @@ internal sealed class ProxyAuditMiddleware(RequestDelegate next, IAuditSink audi
         }
 
         return string.Join('&', parts);
+    }
+
+    private static bool MayNameASecret(string query)
+    {
+        foreach (var name in SecretParameters)
+        {
+            if (query.Contains(name, StringComparison.OrdinalIgnoreCase))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private AuditEvent Build(HttpContext context, ProxyAuditFeature record)
@@ -134,11 +154,11 @@ internal sealed class ProxyAuditMiddleware(RequestDelegate next, IAuditSink audi
             UserName = session?.Who,
             UserId = session?.SupportUser,
             TargetUserName = session?.TargetUser,
-            GrantIds = session?.Access.GrantIds.Select(g => g.Value).ToArray(),
+            GrantIds = session?.Access.GrantIdValues,
             Isolation = session?.Isolation,
             Decision = record.Action == "support-request" ? (record.Refusal is null ? "allowed" : "denied") : null,
             SessionId = session?.SessionId,
-            Details = session is null ? null : new Dictionary<string, string?> { ["credential"] = session.Credential.ToString().ToLowerInvariant() },
+            Details = session is null ? null : session.Credential == SupportCredentialKind.Basic ? BasicDetails : SessionTokenDetails,
         };
     }
 }

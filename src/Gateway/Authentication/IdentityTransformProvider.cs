@@ -72,7 +72,7 @@ internal sealed class IdentityTransformProvider(IOptions<SupportOptions> options
         headers.TryAddWithoutValidation(prefix + UserHeader, session.TargetUser);
         headers.TryAddWithoutValidation(prefix + SupportUserHeader, session.SupportUser);
         headers.TryAddWithoutValidation(prefix + IsolationHeader, session.Isolation);
-        headers.TryAddWithoutValidation(prefix + GrantsHeader, string.Join(',', session.Access.GrantIds.Select(g => g.Value)));
+        headers.TryAddWithoutValidation(prefix + GrantsHeader, session.Access.GrantIdList);
         headers.TryAddWithoutValidation(prefix + IdentityTokenHeader, tokens.BackendToken(session));
         return ValueTask.CompletedTask;
     }

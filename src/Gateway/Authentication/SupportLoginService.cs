@@ -47,13 +47,9 @@ internal sealed partial class SupportLoginService(
     }
 
     /// <summary>Checks a validated session token's claims against the current directory, tenant and grants.</summary>
-    public async Task<SupportDecision> AuthorizeSessionAsync(ClaimsPrincipal principal, string tenant, HttpContext context)
+    public async Task<SupportDecision> AuthorizeSessionAsync(SessionTokenClaims claims, string tenant, HttpContext context)
     {
-        var target = principal.FindFirst("sub")?.Value;
-        var tokenTenant = principal.FindFirst("tenant")?.Value;
-        var sessionId = principal.FindFirst("sid")?.Value;
-        var supportUserName = ActorSubject(principal.FindFirst("act")?.Value);
-        if (target is null || tokenTenant is null || sessionId is null || supportUserName is null)
+        if (claims is not { TargetUser: { } target, Tenant: { } tokenTenant, SessionId: { } sessionId, SupportUser: { } supportUserName })
         {
             return SupportDecision.Refuse(ProblemCode.SupportSessionInvalid);
         }
@@ -126,29 +122,8 @@ internal sealed partial class SupportLoginService(
 
     public void AuditLogout(HttpContext context, ClaimsPrincipal principal, string tenant, string sessionId)
     {
-        var supportUser = ActorSubject(principal.FindFirst("act")?.Value) ?? "(unknown)";
+        var supportUser = SessionTokenClaims.ActorSubject(principal.FindFirst("act")?.Value) ?? "(unknown)";
         AuditLogin(context, $"{supportUser}${principal.FindFirst("sub")?.Value}", supportUser, tenant, "success", null, sessionId, action: "support-logout");
-    }
-
-    /// <summary>The RFC 8693 <c>act</c> claim is a JSON object; its <c>sub</c> is the support user.</summary>
-    private static string? ActorSubject(string? act)
-    {
-        if (string.IsNullOrEmpty(act))
-        {
-            return null;
-        }
-
-        try
-        {
-            using var json = JsonDocument.Parse(act);
-            return json.RootElement.ValueKind == JsonValueKind.Object && json.RootElement.TryGetProperty("sub", out var sub) && sub.ValueKind == JsonValueKind.String
-                ? sub.GetString()
-                : null;
-        }
-        catch (JsonException)
-        {
-            return null;
-        }
     }
 
     [LoggerMessage(EventId = 1610, Level = LogLevel.Warning, Message = "Support login failed for tenant {Tenant} from {Client}")]

@@ -42,7 +42,7 @@ internal sealed partial class SupportRequestMiddleware(
             return;
         }
 
-        var credentials = Detect(context.Request);
+        var credentials = Detect(context.Request, out var verifiedToken);
         if (credentials.Kind == CredentialKind.None)
         {
             await next(context);
@@ -96,9 +96,9 @@ internal sealed partial class SupportRequestMiddleware(
                 break;
 
             case (CredentialKind.SessionToken, _, _):
-                var principal = await sessionTokens.AuthenticateAsync(context, SessionToken(context.Request));
-                decision = principal is not null
-                    ? await logins.AuthorizeSessionAsync(principal, tenant, context)
+                var claims = verifiedToken ?? await sessionTokens.AuthenticateAsync(context, SessionToken(context.Request));
+                decision = claims is not null
+                    ? await logins.AuthorizeSessionAsync(claims, tenant, context)
                     : SupportDecision.Refuse(ProblemCode.SupportSessionInvalid);
                 break;
 
@@ -172,11 +172,13 @@ internal sealed partial class SupportRequestMiddleware(
     }
 
     /// <summary>
-    /// Which credentials the request carries. A bearer token counts as a support session only
+    /// Which credentials the request carries. A bearer token counts as a support session when it
+    /// verified before (<paramref name="verified"/>: its cached claims, no parsing), else only
     /// when its (unverified) issuer is the gateway's; other bearer tokens are the tenant app's.
     /// </summary>
-    private (CredentialKind Kind, string? UserName, string? Password) Detect(HttpRequest request)
+    private (CredentialKind Kind, string? UserName, string? Password) Detect(HttpRequest request, out SessionTokenClaims? verified)
     {
+        verified = null;
         // Credentials the gateway cannot read are not passed on for the app to read some other
         // way (a lenient Base64 decoder, the second of two headers): they could hide a support login.
         var values = request.Headers.Authorization;
@@ -196,9 +198,18 @@ internal sealed partial class SupportRequestMiddleware(
                     : (CredentialKind.Unreadable, null, null);
             }
 
-            if (header.Scheme.Equals("Bearer", StringComparison.OrdinalIgnoreCase) && IsGatewayToken(parameter))
+            if (header.Scheme.Equals("Bearer", StringComparison.OrdinalIgnoreCase))
             {
-                return (CredentialKind.SessionToken, null, null);
+                if (sessionTokens.TryGetVerified(parameter, out var claims))
+                {
+                    verified = claims;
+                    return (CredentialKind.SessionToken, null, null);
+                }
+
+                if (IsGatewayToken(parameter))
+                {
+                    return (CredentialKind.SessionToken, null, null);
+                }
             }
         }
         else if (isBasic)

@@ -19,7 +19,7 @@ internal sealed record SessionToken(string Token, string SessionId, DateTimeOffs
 internal sealed class SupportTokens(GatewaySigningKey key, IOptions<SupportOptions> options, TimeProvider time)
 {
     private readonly JsonWebTokenHandler _handler = new();
-    private readonly ConcurrentDictionary<string, (string Token, DateTimeOffset ExpiresAt)> _backendTokens = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<(string Tenant, string SupportUser, string TargetUser, string Isolation, string SessionId, string Grants), (string Token, DateTimeOffset ExpiresAt)> _backendTokens = new();
 
     private SupportOptions Options => options.Value;
 
@@ -57,7 +57,7 @@ internal sealed class SupportTokens(GatewaySigningKey key, IOptions<SupportOptio
     public string BackendToken(SupportSessionFeature session)
     {
         var now = time.GetUtcNow();
-        var cacheKey = string.Join('\n', session.Tenant, session.SupportUser, session.TargetUser, session.Isolation, session.SessionId ?? "", string.Join(',', session.Access.GrantIds));
+        var cacheKey = (session.Tenant, session.SupportUser, session.TargetUser, session.Isolation, session.SessionId ?? "", session.Access.GrantIdList);
         if (_backendTokens.TryGetValue(cacheKey, out var cached) && cached.ExpiresAt - now > Options.BackendTokenLifetime / 4)
         {
             return cached.Token;
@@ -70,7 +70,7 @@ internal sealed class SupportTokens(GatewaySigningKey key, IOptions<SupportOptio
             ["act"] = new Dictionary<string, object> { ["sub"] = session.SupportUser },
             ["tenant"] = session.Tenant,
             ["isolation"] = session.Isolation,
-            ["grants"] = session.Access.GrantIds.Select(g => g.Value).ToArray(),
+            ["grants"] = session.Access.GrantIdValues.ToArray(),
         };
         if (session.SessionId is not null)
         {

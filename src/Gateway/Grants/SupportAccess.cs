@@ -20,15 +20,26 @@ internal sealed record SupportAccess(string Tenant, IReadOnlyList<SupportAccessE
 {
     public bool IsActive => Entries.Count > 0;
 
-    /// <summary>True when no entry allows data (only meaningful while active).</summary>
-    public bool DenyData => Entries.All(e => e.DenyData);
+    // Read on every support request (policy, identity headers, audit): computed once per answer,
+    // which the read path caches per tenant.
 
-    public bool DenyConfig => Entries.All(e => e.DenyConfig);
+    /// <summary>True when no entry allows data (only meaningful while active).</summary>
+    public bool DenyData { get; } = Entries.All(e => e.DenyData);
+
+    public bool DenyConfig { get; } = Entries.All(e => e.DenyConfig);
 
     /// <summary>The latest end among entries; null while any entry has no end (or none is active).</summary>
     public DateTimeOffset? Until => Entries.Count == 0 || Entries.Any(e => e.Until is null) ? null : Entries.Max(e => e.Until);
 
     public IEnumerable<GrantId> GrantIds => Entries.Where(e => e.GrantId is not null).Select(e => e.GrantId!.Value);
+
+    /// <summary>The grant ids as strings, in entry order.</summary>
+    public IReadOnlyList<string> GrantIdValues { get; } = [.. Entries.Where(e => e.GrantId is not null).Select(e => e.GrantId!.Value.Value)];
+
+    /// <summary>The grant ids joined with commas (the identity header's value).</summary>
+    public string GrantIdList => _grantIdList ??= string.Join(',', GrantIdValues);
+
+    private string? _grantIdList;
 
     /// <summary>Sessions of this tenant ended by logout (their tokens are refused until they expire).</summary>
     public IReadOnlySet<string> RevokedSessions { get; init; } = new HashSet<string>(StringComparer.Ordinal);

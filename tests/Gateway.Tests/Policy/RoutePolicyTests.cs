@@ -252,7 +252,8 @@ public sealed class RoutePolicyTests(RoutePolicyFixture fixture) : IClassFixture
         }
 
         var denial = (await fixture.Gateway.Audit.WaitForAsync(e =>
-            AuditTrail.Get(e, "event.action") == "support-request" && AuditTrail.Get(e, "event.reason") == "support.isolation.config")).Last();
+            AuditTrail.Get(e, "event.action") == "support-request" && AuditTrail.Get(e, "event.reason") == "support.isolation.config"
+            && AuditTrail.Get(e, "http.request.method") == "PUT" && AuditTrail.Get(e, "url.path") == "/api/settings/theme")).Last();
         Assert.Equal("denied", AuditTrail.Get(denial, "gateway.support.decision"));
         Assert.Equal("config", AuditTrail.Get(denial, "gateway.route.class"));
         Assert.Equal("jill$john", AuditTrail.Get(denial, "user.name"));

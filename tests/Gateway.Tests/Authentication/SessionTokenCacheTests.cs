@@ -1,0 +1,74 @@
+using System.Net;
+using System.Net.Http.Headers;
+using Gateway.Authentication;
+using Gateway.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+using static Gateway.Tests.Infrastructure.SupportClient;
+
+namespace Gateway.Tests.Authentication;
+
+/// <summary>
+/// The cache of verified session tokens on a clock the test moves: a cached token stops working
+/// at its own expiry even while the grant runs on, and a bearer token the gateway never issued
+/// is neither cached nor taken for a session.
+/// </summary>
+public sealed class SessionTokenCacheTests : IAsyncLifetime
+{
+    private readonly ManualTimeProvider _clock = new();
+    private SampleBackend _backend = null!;
+    private GatewayHost _gateway = null!;
+    private ManagementClient _api = null!;
+
+    public async Task InitializeAsync()
+    {
+        _backend = await SampleBackend.StartAsync("acme");
+        _gateway = await GatewayHost.StartAsync(
+            null,
+            new Dictionary<string, Uri> { ["acme"] = _backend.Address, ["globex"] = _backend.Address },
+            configure: builder => builder.Services.AddSingleton<TimeProvider>(_clock));
+        _api = new ManagementClient(_gateway);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _gateway.DisposeAsync();
+        await _backend.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task CachedToken_IsRefusedFromItsExpiry_WhileTheGrantRunsOn()
+    {
+        var john = await _api.TokenAsync("john", "tenant-user", "acme");
+        await _api.JsonAsync(HttpMethod.Post, "/_gateway/tenants/acme/support/grants", john, new { durationHours = 72 }, 201);
+        using var acme = _gateway.Client("acme.localhost");
+        var (token, expiresIn, _) = await LoginAsync(acme, "jill$john", JillPassword);
+        var bearer = new AuthenticationHeaderValue("Bearer", token);
+        var cache = _gateway.Services.GetRequiredService<SessionTokenCache>();
+
+        Assert.Equal("john", Header(await EchoAsync(acme, bearer), "X-Gateway-User"));
+        Assert.Equal("john", Header(await EchoAsync(acme, bearer), "X-Gateway-User"));
+        Assert.Equal(1, cache.Verifications);
+        Assert.True(expiresIn < 72 * 3600, $"the token lives {expiresIn} s, as long as the grant: nothing to test");
+
+        // Past the expiry and the 30 s of clock skew that token validation allows.
+        _clock.Advance(TimeSpan.FromSeconds(expiresIn + 31));
+
+        using var expired = await GetAsync(acme, "/api/echo/x", bearer);
+        Assert.Equal("support.session.invalid", await ManagementClient.ProblemCodeAsync(expired, 401));
+        Assert.Equal(2, cache.Verifications);
+    }
+
+    [Fact]
+    public async Task ForeignBearerToken_IsNotASession_AndIsNotCached()
+    {
+        using var acme = _gateway.Client("acme.localhost");
+        var foreign = new AuthenticationHeaderValue("Bearer", "eyJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJodHRwczovL2FwcC5leGFtcGxlIiwic3ViIjoiYm9iIn0.c2lnbmF0dXJl");
+        var cache = _gateway.Services.GetRequiredService<SessionTokenCache>();
+
+        var echo = await EchoAsync(acme, foreign);
+
+        Assert.Equal(foreign.ToString(), Header(echo, "Authorization"));
+        Assert.Null(Header(echo, "X-Gateway-User"));
+        Assert.Equal(0, cache.Verifications);
+    }
+}
