@@ -34,8 +34,8 @@
 # Output: bench/results/<timestamp>.json (every run), bench/results/<timestamp>.md and
 # bench/results/latest.md (the table, also printed). Exit status non-zero when anything failed,
 # including a target answering with an error status (wrk's "Non-2xx or 3xx responses") or
-# socket errors. A default run takes ~18 minutes here (162 load runs of 5 s, the low-load round,
-# warm-ups, builds); BENCH_QUICK=1 about 2.
+# socket errors. A default run takes ~25 minutes here (162 load runs of 5 s, the low-load round,
+# warm-ups, builds); BENCH_QUICK=1 about 4 (the warm-ups dominate).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -286,6 +286,9 @@ gc_allocated() {
   [ -n "$port" ] || { echo null; return; }
   curl -fsS --max-time 2 "http://127.0.0.1:$port/" | sed -n 's/.*"allocated":\([0-9]*\).*/\1/p'
 }
+audit_dropped() {  # the gateway's count of dropped (ordinary) audit events, from its readiness
+  curl -fsS --max-time 2 "http://127.0.0.1:$1/_gateway/health/ready" | "$py" -c 'import json,sys; print(json.load(sys.stdin)["checks"]["audit"]["dropped"])'
+}
 jit_compiled() {  # methods the JIT has compiled so far in PID (every tier), from the GC probe
   local port; port="$(gc_port_of_pid "$1")"
   [ -n "$port" ] || { echo 0; return; }
@@ -315,7 +318,8 @@ measure() {
   local wrk_args=(-t"$wrk_threads" -c"$conns" -d"$dur" --timeout 10s --latency -s bench/wrk-summary.lua
                   -H 'Host: acme.localhost')
   [ -n "$auth" ] && wrk_args+=(-H "Authorization: $auth")
-  local out="$work/wrk.out" t0 t1 wrk_cpu busy0 busy1 redis0 redis1
+  local out="$work/wrk.out" t0 t1 wrk_cpu busy0 busy1 redis0 redis1 dropped0=0 dropped1=0
+  case $target in A|B) ;; *) dropped0="$(audit_dropped "$port")" ;; esac
   redis0="$(redis_commands)"
   busy0="$(machine_busy_ticks)"
   t0="$(now_ns)"
@@ -325,6 +329,10 @@ measure() {
   t1="$(now_ns)"
   busy1="$(machine_busy_ticks)"
   redis1="$(redis_commands)"
+  case $target in A|B) ;; *) dropped1="$(audit_dropped "$port")" ;; esac
+  if [ "$dropped1" -gt "$dropped0" ]; then
+    log "  $target: $((dropped1 - dropped0)) ordinary audit events dropped during this run (the writer fell behind)"
+  fi
 
   local summary; summary="$(sed -n 's/^BENCH_JSON //p' "$out")"
   [ -n "$summary" ] || { cat "$out" >&2; die "no summary from wrk against $target"; }
@@ -338,8 +346,8 @@ measure() {
     rss="$(status_kb "$pid" VmRSS)"; hwm="$(status_kb "$pid" VmHWM)"
     procs_json+="${procs_json:+,}\"$role\":{\"pid\":$pid,\"cpu_ticks\":$((ticks1 - ticks0[$role])),\"alloc_before\":${alloc0[$role]},\"alloc_after\":$alloc1,\"rss_kb\":$rss,\"hwm_kb\":$hwm}"
   done
-  printf '{"kind":"%s","round":%d,"target":"%s","bytes":%d,"connections":%d,"duration":"%s","wall_s":%s,"clk_tck":%d,"machine_busy_ticks":%d,"redis_commands":%d,"wrk_cpu":"%s","non2xx_line":"%s","wrk":%s,"procs":{%s}}\n' \
-    "$kind" "$round" "$target" "$bytes" "$conns" "$dur" "$wall_s" "$clk_tck" "$((busy1 - busy0))" "$((redis1 - redis0))" "$wrk_cpu" "${non2xx:-0}" "$summary" "$procs_json" >>"$runs"
+  printf '{"kind":"%s","round":%d,"target":"%s","bytes":%d,"connections":%d,"duration":"%s","wall_s":%s,"clk_tck":%d,"machine_busy_ticks":%d,"redis_commands":%d,"audit_dropped":%d,"wrk_cpu":"%s","non2xx_line":"%s","wrk":%s,"procs":{%s}}\n' \
+    "$kind" "$round" "$target" "$bytes" "$conns" "$dur" "$wall_s" "$clk_tck" "$((busy1 - busy0))" "$((redis1 - redis0))" "$((dropped1 - dropped0))" "$wrk_cpu" "${non2xx:-0}" "$summary" "$procs_json" >>"$runs"
 
   # Socket errors, or error statuses above 0.1 %, fail the benchmark: a fast wrong answer is not a result.
   "$py" - "$target" "$bytes" "$conns" "$summary" "${non2xx:-0}" "$work/last_rps" <<'EOF' || { cat "$out" >&2; die "errors from $target (wrk output above)"; }
@@ -458,11 +466,15 @@ audit_summary=""
 for gw in "gw:$port_gw" "gw-cold:$port_gw_cold"; do
   name=${gw%%:*}; port=${gw#*:}
   health=$(curl -fsS "http://127.0.0.1:$port/_gateway/health/ready" || echo '{}')
-  line=$("$py" -c 'import json,sys; a=json.loads(sys.argv[1]).get("checks",{}).get("audit",{}); print("status=%s accepted=%s spooled=%s shipped=%s dropped=%s deadLettered=%s queueLength=%s" % tuple(a.get(k,"?") for k in ("status","accepted","spooled","shipped","dropped","deadLettered","queueLength")))' "$health")
+  line=$("$py" -c 'import json,sys; a=json.loads(sys.argv[1]).get("checks",{}).get("audit",{}); print("status=%s accepted=%s spooled=%s shipped=%s dropped=%s deadLettered=%s queueLength=%s writeMaxMs=%s fsyncMaxMs=%s" % tuple(a.get(k,"?") for k in ("status","accepted","spooled","shipped","dropped","deadLettered","queueLength","writeMaxMs","fsyncMaxMs")))' "$health")
   log "audit of $name: $line"
   audit_summary+="$name: $line; "
 done
 log "Elasticsearch stand-in received: $(curl -fsS "http://127.0.0.1:$port_es/_bench/count")"
+for name in gw gw-cold; do
+  warnings="$(cat "$work/logs-$name"/gateway-*.log 2>/dev/null | grep -E '\[(WRN|ERR|FTL)\]' | grep -v 'SigningKeyPem' | tail -n 20 || true)"
+  [ -z "$warnings" ] || { log "warnings of $name (last 20):"; echo "$warnings" >&2; }
+done
 
 # --- report ---------------------------------------------------------------------------------------
 mkdir -p bench/results

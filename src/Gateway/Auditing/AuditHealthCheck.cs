@@ -37,6 +37,8 @@ internal sealed class AuditHealthCheck(SpoolingAuditSink sink, IOptions<AuditOpt
             ["shipping"] = shipping ? "elasticsearch" : "disabled",
             ["bulkRequests"] = state.BulkRequests,
             ["bulkFailures"] = state.BulkFailures,
+            ["writeMaxMs"] = state.WriteMaxMs,
+            ["fsyncMaxMs"] = state.FsyncMaxMs,
         };
         if (state.WriterError is { } writerError)
         {

@@ -60,6 +60,33 @@ internal sealed class AuditSpoolState
 
     public bool IsWriterHealthy => _writerHealthy;
 
+    /// <summary>The longest a spool write (one burst) has taken, in milliseconds, since start.</summary>
+    public long WriteMaxMs => Volatile.Read(ref _writeMaxMs);
+
+    /// <summary>The longest an fsync of the spool has taken, in milliseconds, since start.</summary>
+    public long FsyncMaxMs => Volatile.Read(ref _fsyncMaxMs);
+
+    private long _writeMaxMs;
+    private long _fsyncMaxMs;
+
+    /// <summary>Keeps the longest write and fsync: a stalled disk shows up before the queue overflows.</summary>
+    internal void RecordWrite(TimeSpan took, bool fsync)
+    {
+        ref var max = ref fsync ? ref _fsyncMaxMs : ref _writeMaxMs;
+        var ms = (long)took.TotalMilliseconds;
+        var current = Volatile.Read(ref max);
+        while (ms > current)
+        {
+            var seen = Interlocked.CompareExchange(ref max, ms, current);
+            if (seen == current)
+            {
+                return;
+            }
+
+            current = seen;
+        }
+    }
+
     public string? WriterError => _writerError;
 
     /// <summary>The last shipping failure, while shipping has not succeeded since.</summary>

@@ -19,6 +19,7 @@ internal sealed partial class SpoolingAuditSink : BackgroundService, IAuditSink
     private const int BurstMaxBytes = 1024 * 1024;
     private static readonly TimeSpan DropWarningInterval = TimeSpan.FromSeconds(10);
     private static readonly TimeSpan MinRetry = TimeSpan.FromMilliseconds(100);
+    private static readonly TimeSpan SlowWriteWarning = TimeSpan.FromMilliseconds(250);
     private static readonly TimeSpan MaxRetry = TimeSpan.FromSeconds(10);
 
     private readonly AuditOptions _options;
@@ -297,13 +298,17 @@ internal sealed partial class SpoolingAuditSink : BackgroundService, IAuditSink
         {
             try
             {
+                var started = TimeProvider.System.GetTimestamp();
                 var (records, bytes) = _writer!.WriteBuffered();
                 if (records > 0)
                 {
+                    RecordStall(started, fsync: false);
                     if (_options.FsyncPolicy == AuditFsyncPolicy.Always
                         || (_options.FsyncPolicy == AuditFsyncPolicy.Interval && _time.GetElapsedTime(_lastSyncTimestamp) >= _options.FsyncInterval))
                     {
+                        started = TimeProvider.System.GetTimestamp();
                         Sync();
+                        RecordStall(started, fsync: true);
                     }
 
                     State.Commit(_writer.Segment, _writer.Length, records, bytes);
@@ -373,6 +378,20 @@ internal sealed partial class SpoolingAuditSink : BackgroundService, IAuditSink
         old.Dispose();
         State.SegmentRolled(_writer.Segment);
         LogRolled(_logger, old.Segment, old.Length, _writer.Segment);
+    }
+
+    /// <summary>
+    /// Keeps the longest write and fsync (real time: the disk's, not the gateway's clock) and
+    /// warns when one held the writer long enough to fill a busy queue.
+    /// </summary>
+    private void RecordStall(long started, bool fsync)
+    {
+        var took = TimeProvider.System.GetElapsedTime(started);
+        State.RecordWrite(took, fsync);
+        if (took >= SlowWriteWarning)
+        {
+            LogSlowWrite(_logger, fsync ? "fsync" : "write", (long)took.TotalMilliseconds, Directory);
+        }
     }
 
     private void Sync()
@@ -607,6 +626,9 @@ internal sealed partial class SpoolingAuditSink : BackgroundService, IAuditSink
 
     [LoggerMessage(EventId = 1914, Level = LogLevel.Error, Message = "Unexpected error in the audit sink; the event was dropped")]
     private static partial void LogUnexpected(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 1916, Level = LogLevel.Warning, Message = "Audit spool {Operation} took {Milliseconds} ms in {Directory}: events queue meanwhile (a slow disk; see fsyncMaxMs/writeMaxMs in readiness)")]
+    private static partial void LogSlowWrite(ILogger logger, string operation, long milliseconds, string directory);
 
     /// <summary>One held queue slot: <see cref="Complete"/> always enqueues; <see cref="Dispose"/> unused gives the slot back.</summary>
     private sealed class Reservation(SpoolingAuditSink sink) : IAuditReservation

@@ -27,6 +27,23 @@ public sealed class AuditHealthCheckTests : IDisposable
         Assert.Equal("disabled", result.Data["shipping"]);
         Assert.True((long)result.Data["spoolBytes"] > 0);
         Assert.Equal(true, result.Data["writerHealthy"]);
+        // The longest write and fsync so far (real milliseconds; a local disk answers well within a second).
+        Assert.InRange((long)result.Data["writeMaxMs"], 0, 60_000);
+        Assert.InRange((long)result.Data["fsyncMaxMs"], 0, 60_000);
+    }
+
+    [Fact]
+    public void LongestWriteAndFsync_AreKeptApart_AndOnlyEverGrow()
+    {
+        var state = new AuditSpoolState();
+
+        state.RecordWrite(TimeSpan.FromMilliseconds(40), fsync: false);
+        state.RecordWrite(TimeSpan.FromMilliseconds(700), fsync: true);
+        state.RecordWrite(TimeSpan.FromMilliseconds(10), fsync: false);
+        state.RecordWrite(TimeSpan.FromMilliseconds(300), fsync: true);
+
+        Assert.Equal(40, state.WriteMaxMs);
+        Assert.Equal(700, state.FsyncMaxMs);
     }
 
     [Fact]
