@@ -472,7 +472,7 @@ for gw in "gw:$port_gw" "gw-cold:$port_gw_cold"; do
 done
 log "Elasticsearch stand-in received: $(curl -fsS "http://127.0.0.1:$port_es/_bench/count")"
 for name in gw gw-cold; do
-  warnings="$(cat "$work/logs-$name"/gateway-*.log 2>/dev/null | grep -E '\[(WRN|ERR|FTL)\]' | grep -v 'SigningKeyPem' | tail -n 20 || true)"
+  warnings="$(cat "$work/logs-$name"/gateway-*.log 2>/dev/null | grep -E '\[(WRN|ERR|FTL)\]' | grep -v -e 'SigningKeyPem' -e 'RequestCanceled' | tail -n 20 || true)"
   [ -z "$warnings" ] || { log "warnings of $name (last 20):"; echo "$warnings" >&2; }
 done
 

@@ -22,6 +22,14 @@ internal sealed class IdentityTransformProvider(IOptions<SupportOptions> options
 
     private readonly SupportOptions _options = options.Value;
 
+    // The full header names, made once (the prefix is configuration fixed at start).
+    private readonly string _tenantHeader = options.Value.IdentityHeaderPrefix + TenantHeader;
+    private readonly string _userHeader = options.Value.IdentityHeaderPrefix + UserHeader;
+    private readonly string _supportUserHeader = options.Value.IdentityHeaderPrefix + SupportUserHeader;
+    private readonly string _isolationHeader = options.Value.IdentityHeaderPrefix + IsolationHeader;
+    private readonly string _grantsHeader = options.Value.IdentityHeaderPrefix + GrantsHeader;
+    private readonly string _identityTokenHeader = options.Value.IdentityHeaderPrefix + IdentityTokenHeader;
+
     public void ValidateRoute(TransformRouteValidationContext context)
     {
     }
@@ -68,12 +76,12 @@ internal sealed class IdentityTransformProvider(IOptions<SupportOptions> options
         }
 
         headers.Authorization = null;
-        headers.TryAddWithoutValidation(prefix + TenantHeader, session.Tenant);
-        headers.TryAddWithoutValidation(prefix + UserHeader, session.TargetUser);
-        headers.TryAddWithoutValidation(prefix + SupportUserHeader, session.SupportUser);
-        headers.TryAddWithoutValidation(prefix + IsolationHeader, session.Isolation);
-        headers.TryAddWithoutValidation(prefix + GrantsHeader, session.Access.GrantIdList);
-        headers.TryAddWithoutValidation(prefix + IdentityTokenHeader, tokens.BackendToken(session));
+        headers.TryAddWithoutValidation(_tenantHeader, session.Tenant);
+        headers.TryAddWithoutValidation(_userHeader, session.TargetUser);
+        headers.TryAddWithoutValidation(_supportUserHeader, session.SupportUser);
+        headers.TryAddWithoutValidation(_isolationHeader, session.Isolation);
+        headers.TryAddWithoutValidation(_grantsHeader, session.Access.GrantIdList);
+        headers.TryAddWithoutValidation(_identityTokenHeader, tokens.BackendToken(session));
         return ValueTask.CompletedTask;
     }
 

@@ -70,10 +70,9 @@ internal sealed partial class SupportLoginService(
 
     private async Task<SupportDecision> AuthorizeAsync(SupportUser user, string? target, string tenant, SupportCredentialKind kind, string? sessionId, HttpContext context)
     {
-        var who = $"{user.Name}${target}";
         if (!user.IsPermittedFor(tenant))
         {
-            AuditLogin(context, who, user.Name, tenant, "failure", "support.not_permitted");
+            AuditLogin(context, $"{user.Name}${target}", user.Name, tenant, "failure", "support.not_permitted");
             return SupportDecision.Refuse(ProblemCode.SupportNotPermitted);
         }
 
@@ -85,7 +84,7 @@ internal sealed partial class SupportLoginService(
 
         if (!access.IsActive || (sessionId is not null && access.IsSessionRevoked(sessionId)))
         {
-            AuditLogin(context, who, user.Name, tenant, "failure", "support.no_grant");
+            AuditLogin(context, $"{user.Name}${target}", user.Name, tenant, "failure", "support.no_grant");
             return SupportDecision.Refuse(ProblemCode.SupportNoGrant, access.DeniedBy);
         }
 
