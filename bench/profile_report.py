@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """Summarises `perf script` output of one proxy process under load (bench/run.sh, BENCH_PROFILE).
 
-Usage: profile_report.py TARGET REQUESTS PERF_SCRIPT_TXT OUT_MD
+Usage: profile_report.py TARGET REQUESTS PERF_SCRIPT_TXT OUT_MD [ALLOC_BEFORE_JSON ALLOC_AFTER_JSON]
 
 Reads the sampled call stacks (perf record -g, .NET JIT frames named through the runtime's
 perf map, DOTNET_PerfMapEnabled=1) and writes:
   * self time by where the CPU was (kernel, GC and runtime, JIT, managed code by assembly);
   * inclusive time of the gateway's own methods (any frame of an assembly named Gateway);
-  * the top self-time frames.
+  * the top self-time frames;
+  * with the GC probe's two reads around the recording: allocation by type, sampled.
 Percentages are of all samples of the process; "µs/req" divides the sampled CPU time by the
 requests wrk completed during the recording.
 """
@@ -15,7 +16,10 @@ import collections
 import re
 import sys
 
+import json
+
 target, requests, script_path, out_path = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+alloc_paths = sys.argv[5:7]
 
 HEADER = re.compile(r"^(\S.*?)\s+\d+\s+(\d+\.\d+):\s+(\d+)\s+\S+:")
 FRAME = re.compile(r"^\s+[0-9a-f]+\s+(.*?)\s+\((.*)\)\s*$")
@@ -123,5 +127,20 @@ lines += table("By thread", threads, 12, "The thread names the runtime gives: `.
 lines += table("Inclusive time of the gateway's own methods", inclusive, 30,
                "A request's time under each method of the Gateway assembly, callees included (a sample counts once per method).")
 lines += table("Top self-time frames", self_frame, 40)
+
+if len(alloc_paths) == 2:
+    before, after = (json.load(open(p)) for p in alloc_paths)
+    allocated = after.get("allocated", 0) - before.get("allocated", 0)
+    by_type = collections.Counter({t: v - before.get("allocByType", {}).get(t, 0) for t, v in after.get("allocByType", {}).items()})
+    sampled = sum(v for v in by_type.values() if v > 0) or 1
+    lines += [f"### Allocation by type (sampled)", "",
+              f"{allocated / max(requests, 1):,.0f} bytes allocated per request in the recording (exact); the split by type is the "
+              f"runtime's AllocationTick sample ({sampled / 1e6:,.0f} MB sampled), scaled to those bytes.", "",
+              "| share | B/req | type |", "|--:|--:|---|"]
+    for t, v in by_type.most_common(30):
+        if v <= 0:
+            break
+        lines.append(f"| {100 * v / sampled:5.1f} % | {allocated / max(requests, 1) * v / sampled:6.0f} | `{t}` |")
+    lines.append("")
 open(out_path, "w").write("\n".join(lines))
 print("\n".join(lines[:4]))

@@ -149,7 +149,8 @@ esac
 perf_env=()
 # The runtime writes /tmp/perf-PID.map so that perf can name JIT-compiled frames; without W^X
 # double mapping, so that the samples land on the addresses that map names.
-[ -n "${BENCH_PROFILE:-}" ] && perf_env=(DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0)
+# BENCH_ALLOC_PROFILE: the GC probe also samples allocations by type (the runtime's AllocationTick).
+[ -n "${BENCH_PROFILE:-}" ] && perf_env=(DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0 BENCH_ALLOC_PROFILE=1)
 
 # start NAME GC_PORT CMD... : a .NET server with the GC probe (bench/GcProbe) loaded as a startup hook.
 start_dotnet() {
@@ -419,15 +420,19 @@ if [ -n "${BENCH_PROFILE:-}" ]; then
     log "profile of $target (pid $pid): warm-up"
     warm_up "$target"
     log "profile of $target: recording $profile_duration under load"
+    gc_port="$(gc_port_of_pid "$pid")"
+    curl -fsS --max-time 5 "http://127.0.0.1:$gc_port/" >"$work/alloc-before.json"
     perf record -F 999 -g -p "$pid" -o "$work/perf-$target.data" >"$work/perf-$target.log" 2>&1 &
     perf_pid=$!
     sleep 0.5   # perf attaches before the load starts; the requests are counted by wrk
     measure profile 0 "$target" 1024 32 "$profile_duration"
     kill -INT "$perf_pid"; wait "$perf_pid" || true
+    curl -fsS --max-time 5 "http://127.0.0.1:$gc_port/" >"$work/alloc-after.json"
     requests="$(tail -n1 "$runs" | "$py" -c 'import json,sys; print(json.load(sys.stdin)["wrk"]["requests"])')"
     perf script -i "$work/perf-$target.data" -F comm,tid,time,period,event,ip,sym,dso >"$work/perf-$target.txt" 2>"$work/perf-script.log" \
       || { cat "$work/perf-script.log" >&2; die "perf script for $target"; }
-    "$py" bench/profile_report.py "$target" "$requests" "$work/perf-$target.txt" "$work/profile-$target.md" >&2
+    "$py" bench/profile_report.py "$target" "$requests" "$work/perf-$target.txt" "$work/profile-$target.md" \
+      "$work/alloc-before.json" "$work/alloc-after.json" >&2
     cat "$work/profile-$target.md" >>"$profile_md"
     echo >>"$profile_md"
   done

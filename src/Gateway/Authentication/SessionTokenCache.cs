@@ -64,7 +64,7 @@ internal sealed class SessionTokenCache(TimeProvider time)
     public long Verifications => Interlocked.Read(ref _verifications);
 
     /// <summary>The claims of a token verified earlier and not yet expired; false when it must be verified.</summary>
-    public bool TryGetVerified(string token, out SessionTokenClaims claims)
+    public bool TryGetVerified(ReadOnlySpan<char> token, out SessionTokenClaims claims)
     {
         claims = null!;
         if (!TryHash(token, out var key) || !_verified.TryGetValue(key, out var hit))
@@ -118,7 +118,7 @@ internal sealed class SessionTokenCache(TimeProvider time)
         return claims;
     }
 
-    private static bool TryHash(string token, out TokenHash hash)
+    private static bool TryHash(ReadOnlySpan<char> token, out TokenHash hash)
     {
         hash = default;
         var length = Encoding.UTF8.GetByteCount(token);

@@ -188,6 +188,16 @@ internal sealed partial class SupportRequestMiddleware(
         }
 
         var authorization = values.ToString();
+
+        // A session token seen (and verified) before is looked up from the header as it is,
+        // without parsing or copying it: the common case of a support session's requests.
+        if (authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)
+            && sessionTokens.TryGetVerified(authorization.AsSpan("Bearer ".Length).Trim(), out var known))
+        {
+            verified = known;
+            return (CredentialKind.SessionToken, null, null);
+        }
+
         var isBasic = authorization.StartsWith("Basic", StringComparison.OrdinalIgnoreCase);
         if (authorization.Length > 0 && AuthenticationHeaderValue.TryParse(authorization, out var header) && header.Parameter is { } parameter)
         {
@@ -198,18 +208,9 @@ internal sealed partial class SupportRequestMiddleware(
                     : (CredentialKind.Unreadable, null, null);
             }
 
-            if (header.Scheme.Equals("Bearer", StringComparison.OrdinalIgnoreCase))
+            if (header.Scheme.Equals("Bearer", StringComparison.OrdinalIgnoreCase) && IsGatewayToken(parameter))
             {
-                if (sessionTokens.TryGetVerified(parameter, out var claims))
-                {
-                    verified = claims;
-                    return (CredentialKind.SessionToken, null, null);
-                }
-
-                if (IsGatewayToken(parameter))
-                {
-                    return (CredentialKind.SessionToken, null, null);
-                }
+                return (CredentialKind.SessionToken, null, null);
             }
         }
         else if (isBasic)
