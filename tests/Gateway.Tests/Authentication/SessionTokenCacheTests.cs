@@ -14,36 +14,27 @@ namespace Gateway.Tests.Authentication;
 /// </summary>
 public sealed class SessionTokenCacheTests : IAsyncLifetime
 {
-    private readonly ManualTimeProvider _clock = new();
-    private SampleBackend _backend = null!;
-    private GatewayHost _gateway = null!;
-    private ManagementClient _api = null!;
+    private ManualClockGateway _host = null!;
 
-    public async Task InitializeAsync()
-    {
-        _backend = await SampleBackend.StartAsync("acme");
-        _gateway = await GatewayHost.StartAsync(
-            null,
-            new Dictionary<string, Uri> { ["acme"] = _backend.Address, ["globex"] = _backend.Address },
-            configure: builder => builder.Services.AddSingleton<TimeProvider>(_clock));
-        _api = new ManagementClient(_gateway);
-    }
+    private ManualTimeProvider Clock => _host.Clock;
 
-    public async Task DisposeAsync()
-    {
-        await _gateway.DisposeAsync();
-        await _backend.DisposeAsync();
-    }
+    private GatewayHost Proxy => _host.Gateway;
+
+    private ManagementClient Api => _host.Api;
+
+    public async Task InitializeAsync() => _host = await ManualClockGateway.StartAsync();
+
+    public async Task DisposeAsync() => await _host.DisposeAsync();
 
     [Fact]
     public async Task CachedToken_IsRefusedFromItsExpiry_WhileTheGrantRunsOn()
     {
-        var john = await _api.TokenAsync("john", "tenant-user", "acme");
-        await _api.JsonAsync(HttpMethod.Post, "/_gateway/tenants/acme/support/grants", john, new { durationHours = 72 }, 201);
-        using var acme = _gateway.Client("acme.localhost");
+        var john = await Api.TokenAsync("john", "tenant-user", "acme");
+        await Api.JsonAsync(HttpMethod.Post, "/_gateway/tenants/acme/support/grants", john, new { durationHours = 72 }, 201);
+        using var acme = Proxy.Client("acme.localhost");
         var (token, expiresIn, _) = await LoginAsync(acme, "jill$john", JillPassword);
         var bearer = new AuthenticationHeaderValue("Bearer", token);
-        var cache = _gateway.Services.GetRequiredService<SessionTokenCache>();
+        var cache = Proxy.Services.GetRequiredService<SessionTokenCache>();
 
         Assert.Equal("john", Header(await EchoAsync(acme, bearer), "X-Gateway-User"));
         Assert.Equal("john", Header(await EchoAsync(acme, bearer), "X-Gateway-User"));
@@ -51,7 +42,7 @@ public sealed class SessionTokenCacheTests : IAsyncLifetime
         Assert.True(expiresIn < 72 * 3600, $"the token lives {expiresIn} s, as long as the grant: nothing to test");
 
         // Past the expiry and the 30 s of clock skew that token validation allows.
-        _clock.Advance(TimeSpan.FromSeconds(expiresIn + 31));
+        Clock.Advance(TimeSpan.FromSeconds(expiresIn + 31));
 
         using var expired = await GetAsync(acme, "/api/echo/x", bearer);
         Assert.Equal("support.session.invalid", await ManagementClient.ProblemCodeAsync(expired, 401));
@@ -61,9 +52,9 @@ public sealed class SessionTokenCacheTests : IAsyncLifetime
     [Fact]
     public async Task ForeignBearerToken_IsNotASession_AndIsNotCached()
     {
-        using var acme = _gateway.Client("acme.localhost");
+        using var acme = Proxy.Client("acme.localhost");
         var foreign = new AuthenticationHeaderValue("Bearer", "eyJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJodHRwczovL2FwcC5leGFtcGxlIiwic3ViIjoiYm9iIn0.c2lnbmF0dXJl");
-        var cache = _gateway.Services.GetRequiredService<SessionTokenCache>();
+        var cache = Proxy.Services.GetRequiredService<SessionTokenCache>();
 
         var echo = await EchoAsync(acme, foreign);
 

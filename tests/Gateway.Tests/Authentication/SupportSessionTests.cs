@@ -551,27 +551,4 @@ public sealed class SupportSessionTests(SupportGatewayFixture fixture) : IClassF
             return true;
         }
     }
-
-    /// <summary>Reads until the stream ends or fails; false if it is still flowing at the deadline.</summary>
-    private static async Task<bool> StreamEndsWithinAsync(Stream stream, TimeSpan deadline)
-    {
-        using var cts = new CancellationTokenSource(deadline);
-        var buffer = new byte[65536];
-        try
-        {
-            while (await stream.ReadAsync(buffer, cts.Token) > 0)
-            {
-            }
-
-            return true;
-        }
-        catch (OperationCanceledException) when (cts.IsCancellationRequested)
-        {
-            return false;
-        }
-        catch (Exception ex) when (ex is IOException or HttpRequestException)
-        {
-            return true;
-        }
-    }
 }

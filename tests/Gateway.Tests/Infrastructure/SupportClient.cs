@@ -43,6 +43,29 @@ internal static class SupportClient
         return null;
     }
 
+    /// <summary>True when the stream ends (or is aborted) within the deadline; false when it keeps flowing.</summary>
+    public static async Task<bool> StreamEndsWithinAsync(Stream stream, TimeSpan deadline)
+    {
+        using var cts = new CancellationTokenSource(deadline);
+        var buffer = new byte[65536];
+        try
+        {
+            while (await stream.ReadAsync(buffer, cts.Token) > 0)
+            {
+            }
+
+            return true;
+        }
+        catch (OperationCanceledException) when (cts.IsCancellationRequested)
+        {
+            return false;
+        }
+        catch (Exception ex) when (ex is IOException or HttpRequestException)
+        {
+            return true; // aborted mid-stream
+        }
+    }
+
     public static async Task<(string Token, long ExpiresIn, string? Cookie)> LoginAsync(HttpClient client, string username, string password)
     {
         using var response = await client.PostAsync("/_gateway/support/login", new StringContent(
