@@ -30,7 +30,8 @@
 #   BENCH_PROFILE        e.g. "B C D-basic D-token": instead of the table, a CPU profile of each listed
 #                        target's proxy process (perf record -g at 999 Hz while wrk runs 1 KB × 32
 #                        connections for BENCH_PROFILE_DURATION, default 10s; .NET frames named through
-#                        DOTNET_PerfMapEnabled) → bench/results/profile-<timestamp>.md and profile-latest.md
+#                        DOTNET_PerfMapEnabled), plus allocation by type sampled by the GC probe
+#                        (BENCH_ALLOC_PROFILE) → bench/results/profile-<timestamp>.md and profile-latest.md
 # Output: bench/results/<timestamp>.json (every run), bench/results/<timestamp>.md and
 # bench/results/latest.md (the table, also printed). Exit status non-zero when anything failed,
 # including a target answering with an error status (wrk's "Non-2xx or 3xx responses") or

@@ -10,7 +10,7 @@ namespace Gateway.Auditing;
 internal sealed record AuditEvent
 {
     /// <summary><c>event.id</c> and the <c>_id</c>: time-ordered, unique (see <see cref="NewId"/>).</summary>
-    /// <remarks>Made on first read from <see cref="Timestamp"/> unless set; events are built on request threads, so once, not twice.</remarks>
+    /// <remarks>Made on first read (by the spool writer) from <see cref="Timestamp"/> unless set, so building an event costs no id.</remarks>
     public string Id
     {
         get => _id ?? (Interlocked.CompareExchange(ref _id, NewId(Timestamp), null) ?? _id);

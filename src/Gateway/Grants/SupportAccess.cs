@@ -21,7 +21,8 @@ internal sealed record SupportAccess(string Tenant, IReadOnlyList<SupportAccessE
     public bool IsActive => Entries.Count > 0;
 
     // Read on every support request (policy, identity headers, audit): computed once per answer,
-    // which the read path caches per tenant.
+    // which the read path caches per tenant. They are derived from Entries at construction, so
+    // a different set of entries is a new answer (Evaluate), never `with { Entries = ... }`.
 
     /// <summary>True when no entry allows data (only meaningful while active).</summary>
     public bool DenyData { get; } = Entries.All(e => e.DenyData);
