@@ -12,7 +12,7 @@ namespace Gateway.Auditing;
 ///   magic   2 bytes  0xA7 0x5D
 ///   length  4 bytes  payload length, little-endian (at most MaxPayloadBytes)
 ///   payload n bytes  one ECS JSON document, UTF-8, no newline
-///   crc32   4 bytes  CRC-32 (IEEE) of length + payload, little-endian
+///   crc32   4 bytes  CRC-32 (IEEE 802.3, the zlib polynomial; System.IO.Hashing.Crc32) of length + payload, little-endian
 /// </code>
 /// The magic lets a reader find the next record after a corrupted one; the CRC tells a torn
 /// or damaged record from a whole one.
@@ -76,7 +76,7 @@ internal static class SpoolFormat
         destination[1] = Magic1;
         BinaryPrimitives.WriteUInt32LittleEndian(destination[2..], (uint)payload.Length);
         payload.CopyTo(destination[HeaderSize..]);
-        var crc = Crc32.Compute(destination.Slice(2, 4 + payload.Length));
+        var crc = System.IO.Hashing.Crc32.HashToUInt32(destination.Slice(2, 4 + payload.Length));
         BinaryPrimitives.WriteUInt32LittleEndian(destination[(HeaderSize + payload.Length)..], crc);
     }
 }
@@ -174,7 +174,7 @@ internal sealed class SpoolSegmentReader : IDisposable
         }
 
         var crc = BinaryPrimitives.ReadUInt32LittleEndian(record[(total - SpoolFormat.TrailerSize)..]);
-        if (Crc32.Compute(record.Slice(2, 4 + (int)length)) != crc)
+        if (System.IO.Hashing.Crc32.HashToUInt32(record.Slice(2, 4 + (int)length)) != crc)
         {
             return false;
         }

@@ -39,15 +39,23 @@ internal static class GrantsServiceCollectionExtensions
     /// Connects without failing start-up when Redis is down: the gateway then serves ordinary
     /// traffic and answers support requests with 503 until Redis is reachable.
     /// </summary>
-    private static ConnectionMultiplexer ConnectRedis(RedisOptions redis, GrantsOptions grants)
+    private static ConnectionMultiplexer ConnectRedis(RedisOptions redis, GrantsOptions grants) =>
+        ConnectionMultiplexer.Connect(ConnectionOptions(redis.Configuration!, grants));
+
+    /// <summary>The multiplexer's options: connect lazily, and fail every call fast while disconnected.</summary>
+    internal static ConfigurationOptions ConnectionOptions(string configuration, GrantsOptions grants)
     {
-        var options = ConfigurationOptions.Parse(redis.Configuration!);
+        var options = ConfigurationOptions.Parse(configuration);
         options.AbortOnConnectFail = false;
         options.ConnectRetry = 1;
         options.ConnectTimeout = (int)Math.Max(grants.StoreTimeout.TotalMilliseconds * 5, 1000);
         options.SyncTimeout = (int)Math.Max(grants.StoreTimeout.TotalMilliseconds * 5, 1000);
         options.KeepAlive = 5;
-        return ConnectionMultiplexer.Connect(options);
+        // Fail closed fast: while disconnected, StackExchange.Redis 2.x/3.x would otherwise keep
+        // commands in a backlog until the caller's timeout; support requests must get their 503
+        // within the store budget, and the read path must see "unavailable" at once.
+        options.BacklogPolicy = BacklogPolicy.FailFast;
+        return options;
     }
 
     private sealed class RedisGrantStoreStarter(RedisGrantStore store) : IHostedService

@@ -228,6 +228,7 @@ internal sealed partial class RedisGrantStore : IGrantStore, IDisposable
     private bool _connected;
     private long _generation;
     private int _subscribeFailures; // guarded by _subscribeGate
+    private bool _handlerRegistered; // guarded by _subscribeGate
     private int _started;
     private int _disposed;
 
@@ -242,7 +243,7 @@ internal sealed partial class RedisGrantStore : IGrantStore, IDisposable
         _db = redis.GetDatabase();
         _subscriber = redis.GetSubscriber();
         _prefix = redisOptions.Value.KeyPrefix;
-        _channel = new RedisChannel(_prefix + InvalidationChannel, RedisChannel.PatternMode.Literal);
+        _channel = RedisChannel.Literal(_prefix + InvalidationChannel);
         _options = grantsOptions.Value;
         _backgroundBudget = _options.StoreTimeout > MinBackgroundBudget ? _options.StoreTimeout : MinBackgroundBudget;
         _time = time;
@@ -251,6 +252,9 @@ internal sealed partial class RedisGrantStore : IGrantStore, IDisposable
     }
 
     public bool InvalidationsConnected => Volatile.Read(ref _connected);
+
+    /// <summary>The prefix of this store's keys and channel.</summary>
+    public string KeyPrefix => _prefix;
 
     public event Action<string>? Invalidated;
 
@@ -288,7 +292,7 @@ internal sealed partial class RedisGrantStore : IGrantStore, IDisposable
                 var items = Items(reply, minimum: 3);
                 var platform = items[0].IsNull ? PlatformSupportSettings.Default : Parse((RedisValue)items[0], Json.PlatformSupportSettings);
                 var tenantOverride = items[1].IsNull ? null : Parse((RedisValue)items[1], Json.TenantSupportOverride);
-                var ended = Items(items[2]).Select(i => (string)(RedisValue)i!).ToHashSet(StringComparer.Ordinal);
+                var ended = Items(items[2]).Select(i => (string?)(RedisValue)i ?? throw new InvalidDataException("A null session id in the ended-sessions set.")).ToHashSet(StringComparer.Ordinal);
                 var active = new List<SupportGrant>(items.Length - 3);
                 for (var i = 3; i < items.Length; i++)
                 {
@@ -580,7 +584,7 @@ internal sealed partial class RedisGrantStore : IGrantStore, IDisposable
 
     private static RedisResult[] Items(RedisResult reply, int minimum = 0)
     {
-        var items = reply.IsNull ? null : (RedisResult[])reply;
+        var items = reply.IsNull ? null : (RedisResult[]?)reply;
         return items is not null && items.Length >= minimum
             ? items
             : throw new InvalidDataException("Unexpected reply shape from a grant store script.");
@@ -707,10 +711,16 @@ internal sealed partial class RedisGrantStore : IGrantStore, IDisposable
                 generation = _generation;
             }
 
-            // Drop any registration made while disconnected (the library keeps it without a
-            // server), so the subscribe below really goes to the server.
-            await Bounded(_subscriber.UnsubscribeAsync(_channel, _onMessage), cancellationToken);
-            await Bounded(_subscriber.SubscribeAsync(_channel, _onMessage), cancellationToken);
+            // The handler is registered once: the client keeps the registration across
+            // disconnects and sends SUBSCRIBE again by itself on every reconnect, so a later
+            // attempt only has to confirm that the subscription is back (registering again would
+            // add the handler twice).
+            if (!_handlerRegistered)
+            {
+                _handlerRegistered = true;
+                await Bounded(_subscriber.SubscribeAsync(_channel, _onMessage), cancellationToken);
+            }
+
             if (_subscriber.SubscribedEndpoint(_channel) is null)
             {
                 SubscribeFailed(trigger, "no Redis server is connected", null);

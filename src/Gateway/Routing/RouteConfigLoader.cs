@@ -48,12 +48,6 @@ internal sealed class RouteConfigLoader(
                 errors.Add($"{key}:Destinations: at least one destination is required.");
             }
 
-            // HashCookie affinity needs System.IO.Hashing, which this build does not ship (see Gateway.csproj).
-            if (string.Equals(cluster.SessionAffinity?.Policy, "HashCookie", StringComparison.OrdinalIgnoreCase))
-            {
-                errors.Add($"{key}:SessionAffinity:Policy: 'HashCookie' is not supported by this gateway; use 'Cookie' or 'ArrHashCookie'.");
-            }
-
             AddAll(errors, key, await yarpValidator.ValidateClusterAsync(cluster));
         }
 

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Time.Testing;
 using Gateway.Auditing;
 using Gateway.Tests.Infrastructure;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
@@ -49,7 +50,7 @@ public sealed class AuditHealthCheckTests : IDisposable
     [Fact]
     public async Task Drops_AreDegraded_ForTheRecentWindow()
     {
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider(TestClock.Start);
         await using var pipeline = new AuditPipelineHarness(AuditSpoolTests.With(AuditPipelineHarness.TestOptions(_temp.Path), queueCapacity: 1), time);
         pipeline.Sink.TryWrite(AuditPipelineHarness.Event(1));
         pipeline.Sink.TryWrite(AuditPipelineHarness.Event(2));

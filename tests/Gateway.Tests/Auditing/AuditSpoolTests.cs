@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Time.Testing;
 using System.Text;
 using System.Text.Json;
 using Gateway.Auditing;
@@ -14,14 +15,32 @@ public sealed class AuditSpoolTests : IDisposable
     public void Dispose() => _temp.Dispose();
 
     [Fact]
-    public void Crc32_MatchesTheStandardCheckValue()
+    public void Records_AreFramedWithTheZlibCrc32()
     {
-        // The CRC-32/ISO-HDLC check value (zlib, PNG): crc("123456789") = 0xCBF43926.
-        Assert.Equal(0xCBF43926u, Crc32.Compute("123456789"u8));
-        Assert.Equal(0u, Crc32.Compute([]));
-        var data = Encoding.ASCII.GetBytes("The quick brown fox jumps over the lazy dog");
-        Assert.Equal(0x414FA339u, Crc32.Compute(data));
-        Assert.Equal(Crc32.Compute(data), Crc32.Append(Crc32.Compute(data.AsSpan(0, 11)), data.AsSpan(11)));
+        // The framing's CRC is CRC-32/ISO-HDLC (zlib, PNG): crc("123456789") = 0xCBF43926.
+        var payload = "123456789"u8.ToArray();
+        var record = new byte[payload.Length + SpoolFormat.Overhead];
+        SpoolFormat.WriteRecord(record, payload);
+
+        var lengthAndPayload = record.AsSpan(2, 4 + payload.Length);
+        var stored = System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(record.AsSpan(SpoolFormat.HeaderSize + payload.Length));
+        Assert.Equal(0xCBF43926u, System.IO.Hashing.Crc32.HashToUInt32("123456789"u8));
+        Assert.Equal(System.IO.Hashing.Crc32.HashToUInt32(lengthAndPayload), stored);
+    }
+
+    [Fact]
+    public void SegmentWrittenByTheEarlierHandWrittenCrc_IsStillRead()
+    {
+        // Fixtures/legacy-crc-000000000001.seg was written by the gateway's own CRC-32 code,
+        // before it moved to System.IO.Hashing: spools left by that version must stay readable.
+        File.Copy(Path.Combine(AppContext.BaseDirectory, "Auditing", "Fixtures", "legacy-crc-000000000001.seg"), SpoolFormat.SegmentPath(_temp.Path, 1));
+        var skipped = new List<AuditSpoolReader.Skipped>();
+
+        var entries = AuditSpoolReader.ReadEntries(_temp.Path, onSkipped: skipped.Add).ToList();
+
+        Assert.Empty(skipped);
+        Assert.Equal(3, entries.Count);
+        Assert.Equal(["/api/orders/0", "/api/orders/1", "/api/orders/2"], entries.Select(e => JsonDocument.Parse(e.Json).RootElement.GetProperty("url").GetProperty("path").GetString()));
     }
 
     [Fact]
@@ -244,7 +263,7 @@ public sealed class AuditSpoolTests : IDisposable
     {
         await using var first = new AuditPipelineHarness(AuditPipelineHarness.TestOptions(_temp.Path));
         await first.StartSinkAsync();
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider(TestClock.Start);
         await using var second = new AuditPipelineHarness(AuditPipelineHarness.TestOptions(_temp.Path), time);
 
         await second.Sink.StartAsync(CancellationToken.None);
@@ -258,7 +277,7 @@ public sealed class AuditSpoolTests : IDisposable
     [Fact]
     public async Task DropWarning_IsRateLimited_OnTheInjectedClock()
     {
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider(TestClock.Start);
         var options = With(AuditPipelineHarness.TestOptions(_temp.Path), queueCapacity: 1);
         await using var pipeline = new AuditPipelineHarness(options, time);
         pipeline.Sink.TryWrite(AuditPipelineHarness.Event(0));

@@ -14,7 +14,7 @@ public sealed class LiveSupportSessionsTests : IAsyncLifetime
 {
     private ManualClockGateway _host = null!;
 
-    private ManualTimeProvider Clock => _host.Clock;
+    private TimerCountingTimeProvider Clock => _host.Clock;
 
     private GatewayHost Proxy => _host.Gateway;
 

@@ -16,7 +16,7 @@ public sealed class SessionTokenCacheTests : IAsyncLifetime
 {
     private ManualClockGateway _host = null!;
 
-    private ManualTimeProvider Clock => _host.Clock;
+    private TimerCountingTimeProvider Clock => _host.Clock;
 
     private GatewayHost Proxy => _host.Gateway;
 

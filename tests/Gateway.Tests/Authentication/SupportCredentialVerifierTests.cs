@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Time.Testing;
 using Gateway.Authentication;
 using Gateway.Tests.Infrastructure;
 using Microsoft.Extensions.Options;
@@ -8,7 +9,7 @@ namespace Gateway.Tests.Authentication;
 public sealed class SupportCredentialVerifierTests : IAsyncLifetime
 {
     private readonly TempConfigDirectory _config = new();
-    private readonly ManualTimeProvider _time = new();
+    private readonly FakeTimeProvider _time = new(TestClock.Start);
     private SupportUserDirectory _directory = null!;
 
     public async Task InitializeAsync()

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Time.Testing;
 using Gateway.Grants;
 using Gateway.Tests.Infrastructure;
 using Microsoft.Extensions.Options;
@@ -7,7 +8,7 @@ namespace Gateway.Tests.Grants;
 /// <summary>The grant store contract against the embedded store, on a manual clock (time passes instantly).</summary>
 public sealed class InMemoryGrantStoreContractTests : GrantStoreContract
 {
-    private readonly ManualTimeProvider _time = new();
+    private readonly FakeTimeProvider _time = new(TestClock.Start);
     private InMemoryGrantStore? _latest;
 
     private protected override ITestClock Clock => new ManualClock(_time);
@@ -22,7 +23,7 @@ public sealed class InMemoryGrantStoreContractTests : GrantStoreContract
     private protected override Task<IGrantStore> CreatePeerAsync() =>
         Task.FromResult<IGrantStore>(_latest ?? throw new InvalidOperationException("No store yet."));
 
-    private sealed class ManualClock(ManualTimeProvider time) : ITestClock
+    private sealed class ManualClock(FakeTimeProvider time) : ITestClock
     {
         public DateTimeOffset Now => time.GetUtcNow();
 

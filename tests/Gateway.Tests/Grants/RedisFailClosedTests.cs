@@ -72,6 +72,38 @@ public sealed class RedisFailClosedTests(RedisFixture redis, ITestOutputHelper o
     }
 
     [Fact]
+    public async Task StoppedServer_CallsFailAtOnce_NotAtTheStoreBudget()
+    {
+        // A generous budget: a client that held commands in its backlog while disconnected
+        // (StackExchange.Redis 2.x/3.x without BacklogPolicy.FailFast) would answer only when
+        // this runs out. The gateway's connection options must make them fail at once.
+        var generous = new GrantsOptions { StoreTimeout = TimeSpan.FromSeconds(5) };
+        var (store, connection) = await StartStoreAsync(grants: generous);
+        await Server.StopAsync();
+        try
+        {
+            await store.UntilInvalidationsAsync(connected: false, ReconnectDeadline);
+            Assert.False(connection.IsConnected);
+            foreach (var attempt in Enumerable.Range(0, 5))
+            {
+                var elapsed = Stopwatch.StartNew();
+                var error = await Record.ExceptionAsync(() => store.GetStateAsync(Acme, Ct));
+                var took = elapsed.Elapsed;
+                output.WriteLine($"GetState #{attempt}: {took.TotalMilliseconds:0} ms: {error?.Message}");
+                Assert.IsType<GrantStoreUnavailableException>(error);
+                Assert.True(took < TimeSpan.FromSeconds(1), $"a call on a disconnected store took {took} (budget {generous.StoreTimeout})");
+            }
+        }
+        finally
+        {
+            if (!Server.IsRunning)
+            {
+                await Server.StartAgainAsync();
+            }
+        }
+    }
+
+    [Fact]
     public async Task PausedServer_CallsFailWithinTheBudget_WithoutStarvingThreads_AndRecoverOnResume()
     {
         var (store, connection) = await StartStoreAsync();
@@ -129,6 +161,45 @@ public sealed class RedisFailClosedTests(RedisFixture redis, ITestOutputHelper o
     }
 
     [Fact]
+    public async Task AfterReconnects_EachChangeIsHeardOnce()
+    {
+        var (listener, _) = await StartStoreAsync();
+        for (var i = 0; i < 2; i++)
+        {
+            await Server.StopAsync();
+            await listener.UntilInvalidationsAsync(connected: false, ReconnectDeadline);
+            await Server.StartAgainAsync();
+            await listener.UntilInvalidationsAsync(connected: true, ReconnectDeadline);
+        }
+
+        var (writer, _) = await StartStoreAsync(prefix: listener.KeyPrefix);
+        var heard = new List<string>();
+        var sentinelHeard = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        listener.Invalidated += tenant =>
+        {
+            lock (heard)
+            {
+                heard.Add(tenant);
+            }
+
+            if (tenant == "globex")
+            {
+                sentinelHeard.TrySetResult();
+            }
+        };
+
+        await writer.CreateGrantAsync(NewGrant(), Ct);
+        // Messages on one channel arrive in order: once the sentinel is heard, so is every earlier one.
+        await writer.CreateGrantAsync(NewGrant() with { Tenant = "globex" }, Ct);
+        await sentinelHeard.Task.WaitAsync(ReconnectDeadline);
+
+        lock (heard)
+        {
+            Assert.Equal(["acme", "globex"], heard);
+        }
+    }
+
+    [Fact]
     public async Task ServerDownAtStartUp_StartDoesNotThrow_AndTheStoreConnectsWhenRedisArrives()
     {
         await Server.StopAsync();
@@ -154,13 +225,14 @@ public sealed class RedisFailClosedTests(RedisFixture redis, ITestOutputHelper o
         Assert.Equal([grant.Id], (await store.GetStateAsync(Acme, Ct)).ActiveGrants.Select(g => g.Id));
     }
 
-    private async Task<(RedisGrantStore Store, ConnectionMultiplexer Connection)> StartStoreAsync(bool waitForSubscription = true)
+    private async Task<(RedisGrantStore Store, ConnectionMultiplexer Connection)> StartStoreAsync(bool waitForSubscription = true, GrantsOptions? grants = null, string? prefix = null)
     {
-        var connection = await Server.ConnectAsync();
+        grants ??= _options;
+        var connection = await Server.ConnectAsync(grants);
         var store = new RedisGrantStore(
             connection,
-            Options.Create(new RedisOptions { Configuration = Server.ConnectionString, KeyPrefix = RedisFixture.NewKeyPrefix() }),
-            Options.Create(_options),
+            Options.Create(new RedisOptions { Configuration = Server.ConnectionString, KeyPrefix = prefix ?? RedisFixture.NewKeyPrefix() }),
+            Options.Create(grants),
             TimeProvider.System,
             new TestOutputLogger<RedisGrantStore>(output));
         _owned.Add((store, connection));

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Time.Testing;
 using Gateway.Grants;
 using Gateway.Tests.Infrastructure;
 using Microsoft.Extensions.Options;
@@ -8,7 +9,7 @@ namespace Gateway.Tests.Grants;
 public sealed class SupportAccessReaderTests
 {
     private static readonly DateTimeOffset Start = new(2026, 3, 10, 9, 0, 0, TimeSpan.Zero);
-    private readonly ManualTimeProvider _clock = new(Start);
+    private readonly FakeTimeProvider _clock = new(Start);
     private readonly GrantsOptions _options = new() { CacheSafetyTtl = TimeSpan.FromSeconds(5) };
     private readonly InMemoryGrantStore _store;
     private readonly SupportAccessReader _reader;

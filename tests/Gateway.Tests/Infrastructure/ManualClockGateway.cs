@@ -3,12 +3,12 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Gateway.Tests.Infrastructure;
 
 /// <summary>
-/// A gateway (in-memory grants) on a <see cref="ManualTimeProvider"/> in front of one sample
+/// A gateway (in-memory grants) on a <see cref="TimerCountingTimeProvider"/> in front of one sample
 /// app serving both tenants: for tests where the gateway's time moves only when they say so.
 /// </summary>
 internal sealed class ManualClockGateway : IAsyncDisposable
 {
-    private ManualClockGateway(ManualTimeProvider clock, SampleBackend backend, GatewayHost gateway)
+    private ManualClockGateway(TimerCountingTimeProvider clock, SampleBackend backend, GatewayHost gateway)
     {
         Clock = clock;
         Backend = backend;
@@ -16,7 +16,7 @@ internal sealed class ManualClockGateway : IAsyncDisposable
         Api = new ManagementClient(gateway);
     }
 
-    public ManualTimeProvider Clock { get; }
+    public TimerCountingTimeProvider Clock { get; }
 
     public SampleBackend Backend { get; }
 
@@ -26,7 +26,7 @@ internal sealed class ManualClockGateway : IAsyncDisposable
 
     public static async Task<ManualClockGateway> StartAsync()
     {
-        var clock = new ManualTimeProvider();
+        var clock = new TimerCountingTimeProvider(TestClock.Start);
         var backend = await SampleBackend.StartAsync("acme");
         var gateway = await GatewayHost.StartAsync(
             null,

@@ -104,14 +104,12 @@ internal sealed class RedisServer : IAsyncDisposable
     public void Resume() => Signal(SigCont);
 
     /// <summary>Connects a multiplexer as the gateway would: never failing on connect, short timeouts.</summary>
-    public Task<ConnectionMultiplexer> ConnectAsync()
+    /// <summary>A multiplexer with the gateway's own connection options (fail fast while disconnected).</summary>
+    public Task<ConnectionMultiplexer> ConnectAsync(Gateway.Grants.GrantsOptions? grants = null)
     {
-        var options = ConfigurationOptions.Parse(ConnectionString);
-        options.AbortOnConnectFail = false;
-        options.ConnectTimeout = 1000;
-        options.SyncTimeout = 1000;
+        var options = Gateway.Grants.GrantsServiceCollectionExtensions.ConnectionOptions(ConnectionString, grants ?? new Gateway.Grants.GrantsOptions());
+        // Notice a dead connection sooner than the production default: tests stop servers on purpose.
         options.KeepAlive = 1;
-        options.ConnectRetry = 1;
         return ConnectionMultiplexer.ConnectAsync(options);
     }
 

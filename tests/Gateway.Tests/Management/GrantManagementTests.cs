@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Time.Testing;
 using System.Net;
 using System.Text.Json;
 using Gateway.Tests.Infrastructure;
@@ -12,7 +13,7 @@ namespace Gateway.Tests.Management;
 public sealed class GrantManagementTests : IAsyncLifetime
 {
     private static readonly DateTimeOffset Start = new(2026, 3, 10, 9, 0, 0, TimeSpan.Zero);
-    private readonly ManualTimeProvider _clock = new(Start);
+    private readonly FakeTimeProvider _clock = new(Start);
     private GatewayHost _gateway = null!;
     private ManagementClient _api = null!;
     private string _john = null!;
