@@ -1,5 +1,7 @@
-using Gateway.Authentication;
+using Gateway.Policy;
+using Gateway.Problems;
 using Gateway.Routing;
+using Gateway.SupportSessions;
 using Gateway.Tenancy;
 using Microsoft.AspNetCore.Http.Features;
 using Yarp.ReverseProxy.Forwarder;
@@ -7,29 +9,49 @@ using Yarp.ReverseProxy.Forwarder;
 namespace Gateway.Auditing;
 
 /// <summary>
-/// What the pipeline learns about a proxied call for its audit event. Set first by
-/// <see cref="ProxyAuditMiddleware"/>; the support middleware fills in the session, the
-/// refusal and the reserved room.
+/// The audit record of one proxied call, a typed per-request feature owned by
+/// <see cref="ProxyAuditMiddleware"/>: it creates the record before anything else runs and writes
+/// the call's one event from it when the response completes or aborts. Later steps only tell it
+/// what they learned, through the methods below; nothing else writes it.
 /// </summary>
-internal sealed class ProxyAuditFeature(long started)
+internal sealed class ProxyCallRecord(long started)
 {
     public long Started { get; } = started;
 
-    public string Action { get; set; } = "proxy-request";
+    /// <summary>True once the support pipeline took the request as a support request.</summary>
+    public bool IsSupportRequest { get; private set; }
 
-    public SupportSessionFeature? Session { get; set; }
+    public SupportRoutePolicy? Route { get; private set; }
 
-    public RouteClass? RouteClass { get; set; }
+    /// <summary>The login name the request claimed, before it was verified (refused probes are audited with it).</summary>
+    public string? ClaimedWho { get; private set; }
+
+    public SupportSessionFeature? Session { get; private set; }
 
     /// <summary>The problem code the gateway refused the call with, if it did.</summary>
-    public string? Refusal { get; set; }
+    public string? Refusal { get; private set; }
 
-    /// <summary>Room held in the audit trail for this call (support calls); completed with its event.</summary>
-    public IAuditReservation? Reservation { get; set; }
+    /// <summary>Room held in the audit trail for this call (admitted support calls); completed with its event.</summary>
+    public IAuditReservation? Reservation { get; private set; }
 
     public CountingStream? RequestBody { get; set; }
 
     public CountingStream? ResponseBody { get; set; }
+
+    public void SupportRequest(SupportRoutePolicy? route, string? claimedWho)
+    {
+        IsSupportRequest = true;
+        Route = route;
+        ClaimedWho = claimedWho;
+    }
+
+    public void Refused(ProblemCode problem) => Refusal = problem.Value;
+
+    public void Admitted(SupportSessionFeature session, IAuditReservation reservation)
+    {
+        Session = session;
+        Reservation = reservation;
+    }
 }
 
 /// <summary>
@@ -41,7 +63,7 @@ internal sealed class ProxyAuditMiddleware(RequestDelegate next, IAuditSink audi
 {
     public async Task InvokeAsync(HttpContext context)
     {
-        var record = new ProxyAuditFeature(time.GetTimestamp());
+        var record = new ProxyCallRecord(time.GetTimestamp());
         context.Features.Set(record);
 
         record.RequestBody = new CountingStream(context.Request.Body);
@@ -76,6 +98,10 @@ internal sealed class ProxyAuditMiddleware(RequestDelegate next, IAuditSink audi
 
     private static readonly IReadOnlyDictionary<string, string?> SessionTokenDetails =
         new Dictionary<string, string?> { ["credential"] = "sessiontoken" }.AsReadOnly();
+
+    // A refused support request's user.name is what it claimed: marked as not verified.
+    private static readonly IReadOnlyDictionary<string, string?> UnverifiedDetails =
+        new Dictionary<string, string?> { ["userNameVerified"] = "false" }.AsReadOnly();
 
     private static readonly string[] SecretParameters =
         ["token", "access_token", "id_token", "refresh_token", "code", "key", "api_key", "apikey", "password", "secret", "sig", "signature"];
@@ -119,7 +145,7 @@ internal sealed class ProxyAuditMiddleware(RequestDelegate next, IAuditSink audi
         return false;
     }
 
-    private AuditEvent Build(HttpContext context, ProxyAuditFeature record)
+    private AuditEvent Build(HttpContext context, ProxyCallRecord record)
     {
         var rawTarget = context.Features.Get<IHttpRequestFeature>()?.RawTarget ?? context.Request.Path.Value ?? "/";
         var query = rawTarget.IndexOf('?', StringComparison.Ordinal);
@@ -135,7 +161,7 @@ internal sealed class ProxyAuditMiddleware(RequestDelegate next, IAuditSink audi
         {
             Timestamp = time.GetUtcNow() - time.GetElapsedTime(record.Started),
             Category = "web",
-            Action = record.Action,
+            Action = record.IsSupportRequest ? "support-request" : "proxy-request",
             Outcome = reason is null && status < 400 ? "success" : "failure",
             Reason = reason,
             Duration = time.GetElapsedTime(record.Started),
@@ -149,16 +175,18 @@ internal sealed class ProxyAuditMiddleware(RequestDelegate next, IAuditSink audi
             UserAgent = context.Request.Headers.UserAgent.ToString() is { Length: > 0 } agent ? agent : null,
             TraceId = System.Diagnostics.Activity.Current?.TraceId.ToString(),
             RouteId = context.GetReverseProxyFeature().Route.Config.RouteId,
-            RouteClass = record.RouteClass?.ToConfigName(),
+            RouteClass = record.Route?.Class.ToConfigName(),
             Tenant = context.Features.Get<TenantFeature>()?.Tenant.Value,
-            UserName = session?.Who,
+            Details = session is null
+                ? record.ClaimedWho is null ? null : UnverifiedDetails
+                : session.Credential == SupportCredentialKind.Basic ? BasicDetails : SessionTokenDetails,
+            UserName = session?.Who ?? record.ClaimedWho,
             UserId = session?.SupportUser,
             TargetUserName = session?.TargetUser,
             GrantIds = session?.Access.GrantIdValues,
             Isolation = session?.Isolation,
-            Decision = record.Action == "support-request" ? (record.Refusal is null ? "allowed" : "denied") : null,
+            Decision = record.IsSupportRequest ? (record.Refusal is null ? "allowed" : "denied") : null,
             SessionId = session?.SessionId,
-            Details = session is null ? null : session.Credential == SupportCredentialKind.Basic ? BasicDetails : SessionTokenDetails,
         };
     }
 }

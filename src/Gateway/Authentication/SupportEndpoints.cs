@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Gateway.Grants;
 using Gateway.Hosting;
+using Gateway.Policy;
 using Gateway.Problems;
 using Gateway.Tenancy;
 using Microsoft.AspNetCore.Authentication;
@@ -47,10 +48,13 @@ internal static class SupportEndpoints
 
     private static async Task LoginAsync(
         HttpContext http,
-        SupportLoginService logins,
+        SupportAuthenticator authenticator,
+        SupportAccessReader accessReader,
         SupportTokens tokens,
         TenantResolver tenants,
-        IOptions<SupportOptions> options)
+        IOptions<TenancyOptions> tenancy,
+        IOptions<SupportOptions> options,
+        TimeProvider time)
     {
         var request = await ReadAsync(http);
         if (request is null)
@@ -75,29 +79,42 @@ internal static class SupportEndpoints
             return;
         }
 
-        var tenant = hostTenant ?? parsed.Name.TenantPrefix;
-        if (tenant is null || !tenants.IsKnownTenant(tenant))
+        var tenantName = hostTenant ?? parsed.Name.TenantPrefix;
+        if (tenantName is null || !tenants.IsKnownTenant(tenantName))
         {
             await GatewayProblem.Create(ProblemCode.SupportLoginTenantRequired).WriteAsync(http);
             return;
         }
 
-        var decision = await logins.LoginAsync(parsed.Name, request.Password, tenant, http);
-        if (decision.Session is not { } session)
+        var tenant = new TenantId(tenantName);
+        var identity = authenticator.AuthenticatePassword(parsed.Name, request.Password, tenant, http);
+        if (identity.User is not { } user)
         {
-            await GatewayProblem.Create(decision.Problem!, decision.Detail).WriteAsync(http, headers =>
-            {
-                if (decision.RetryAfter is { } retryAfter)
-                {
-                    headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
-                }
-            });
+            await RefuseAsync(http, identity.Problem!, null, identity.RetryAfter);
             return;
         }
 
-        var token = tokens.MintSession(tenant, session.SupportUser, session.TargetUser, session.Access.Until);
-        logins.AuditLogin(http, session.Who, session.SupportUser, tenant, "success", null, token.SessionId);
-        var lifetime = (long)Math.Max(0, (token.ExpiresAt - http.RequestServices.GetRequiredService<TimeProvider>().GetUtcNow()).TotalSeconds);
+        var result = await accessReader.GetAsync(tenant.Value, http.RequestAborted);
+        if (result.Access is not { } access)
+        {
+            await GatewayProblem.Create(ProblemCode.GrantStoreUnavailable).WriteAsync(http);
+            return;
+        }
+
+        // Admission to the tenant: the request path's decision without a route.
+        var verdict = SupportAuthorizer.Decide(new SupportRequestFacts(
+            tenant, user, identity.RequestedTarget, null, access, null, HttpMethods.Post, false, tenancy.Value.Tenants[tenant.Value].DesignatedAdmin));
+        if (!verdict.Allowed)
+        {
+            authenticator.AuditLogin(http, $"{user.Name}${identity.RequestedTarget}", user.Name, tenant, "failure", verdict.Problem!.Value);
+            await RefuseAsync(http, verdict.Problem!, verdict.Detail, null);
+            return;
+        }
+
+        var target = verdict.TargetUser!;
+        var token = tokens.MintSession(tenant.Value, user.Name, target, access.Until);
+        authenticator.AuditLogin(http, $"{user.Name}${target}", user.Name, tenant, "success", null, token.SessionId);
+        var lifetime = (long)Math.Max(0, (token.ExpiresAt - time.GetUtcNow()).TotalSeconds);
         http.Response.Headers.CacheControl = "no-store";
         http.Response.Cookies.Append(options.Value.CookieName, token.Token, new CookieOptions
         {
@@ -111,8 +128,17 @@ internal static class SupportEndpoints
         await JsonSerializer.SerializeAsync(http.Response.Body, new SupportLoginResponse(token.Token, "Bearer", lifetime), SupportJsonContext.Default.SupportLoginResponse, http.RequestAborted);
     }
 
+    private static Task RefuseAsync(HttpContext http, ProblemCode problem, string? detail, TimeSpan? retryAfter) =>
+        GatewayProblem.Create(problem, detail).WriteAsync(http, headers =>
+        {
+            if (retryAfter is { } wait)
+            {
+                headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            }
+        });
+
     /// <summary>Ends the session on every instance (its id is refused until the token would have expired).</summary>
-    private static async Task LogoutAsync(HttpContext http, IGrantStore store, IOptions<SupportOptions> options, SupportLoginService logins)
+    private static async Task LogoutAsync(HttpContext http, IGrantStore store, IOptions<SupportOptions> options, SupportAuthenticator authenticator)
     {
         var authentication = await http.AuthenticateAsync(SupportSessionAuthentication.Scheme);
         var principal = authentication.Principal;
@@ -135,7 +161,7 @@ internal static class SupportEndpoints
             return;
         }
 
-        logins.AuditLogout(http, principal!, tenant, sessionId);
+        authenticator.AuditLogout(http, principal!, new TenantId(tenant), sessionId);
         http.Response.Cookies.Append(options.Value.CookieName, "", new CookieOptions
         {
             Secure = true,

@@ -42,14 +42,10 @@ internal static class SupportSessionAuthentication
                 };
                 bearer.Events = new JwtBearerEvents
                 {
+                    // The same reading as the support pipeline's (one rule for header and cookie).
                     OnMessageReceived = context =>
                     {
-                        if (string.IsNullOrEmpty(context.Request.Headers.Authorization)
-                            && context.Request.Cookies.TryGetValue(o.CookieName, out var cookie))
-                        {
-                            context.Token = cookie;
-                        }
-
+                        context.Token = SupportSessions.SupportCredentialReader.SessionTokenOf(context.Request, o.CookieName);
                         return Task.CompletedTask;
                     },
                 };

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using Gateway.Grants;
+using Gateway.SupportSessions;
 using Microsoft.Extensions.Options;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
@@ -57,7 +58,7 @@ internal sealed class SupportTokens(GatewaySigningKey key, IOptions<SupportOptio
     public string BackendToken(SupportSessionFeature session)
     {
         var now = time.GetUtcNow();
-        var cacheKey = (session.Tenant, session.SupportUser, session.TargetUser, session.Isolation, session.SessionId ?? "", session.Access.GrantIdList);
+        var cacheKey = (session.Tenant.Value, session.SupportUser, session.TargetUser, session.Isolation, session.SessionId ?? "", session.Access.GrantIdList);
         if (_backendTokens.TryGetValue(cacheKey, out var cached) && cached.ExpiresAt - now > Options.BackendTokenLifetime / 4)
         {
             return cached.Token;
@@ -68,7 +69,7 @@ internal sealed class SupportTokens(GatewaySigningKey key, IOptions<SupportOptio
         {
             ["sub"] = session.TargetUser,
             ["act"] = new Dictionary<string, object> { ["sub"] = session.SupportUser },
-            ["tenant"] = session.Tenant,
+            ["tenant"] = session.Tenant.Value,
             ["isolation"] = session.Isolation,
             ["grants"] = session.Access.GrantIdValues.ToArray(),
         };

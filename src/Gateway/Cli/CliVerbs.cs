@@ -156,8 +156,8 @@ internal static class CliVerbs
         }
 
         await using var app = await BuildAsync(options.Single("--config-dir"));
-        var explanation = app.Services.GetRequiredService<Policy.PolicyExplainer>()
-            .Explain(request.Tenant!, request.Method!, request.Path!, request.DenyData, request.DenyConfig);
+        var explanation = await app.Services.GetRequiredService<Policy.PolicyExplainer>()
+            .ExplainAsync(request.Tenant!, request.Method!, request.Path!, request.DenyData, request.DenyConfig);
         await output.WriteLineAsync(System.Text.Json.JsonSerializer.Serialize(explanation, Policy.PolicyJsonContext.Default.PolicyExplanation));
         return explanation.Allowed ? 0 : 1;
     }

@@ -32,6 +32,9 @@ internal sealed record SupportAccess(string Tenant, IReadOnlyList<SupportAccessE
     /// <summary>The latest end among entries; null while any entry has no end (or none is active).</summary>
     public DateTimeOffset? Until => Entries.Count == 0 || Entries.Any(e => e.Until is null) ? null : Entries.Max(e => e.Until);
 
+    /// <summary>The grantor of the longest-running entry that names one: whom <c>jill$</c> acts as.</summary>
+    public string? LongestGrantor { get; } = Entries.Where(e => e.Grantor is not null).OrderByDescending(e => e.Until).Select(e => e.Grantor).FirstOrDefault();
+
     public IEnumerable<GrantId> GrantIds => Entries.Where(e => e.GrantId is not null).Select(e => e.GrantId!.Value);
 
     /// <summary>The grant ids as strings, in entry order.</summary>

@@ -5,7 +5,9 @@ using Gateway.Health;
 using Gateway.Management;
 using Gateway.Policy;
 using Gateway.Problems;
+using Gateway.Proxying;
 using Gateway.Routing;
+using Gateway.SupportSessions;
 using Gateway.Tenancy;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -79,6 +81,7 @@ public static partial class GatewayApp
         gateway.WithOrder(int.MinValue);
 
         app.MapGatewayProxy();
+        app.Services.GetRequiredService<GatewayRouteResolver>().Attach(app);
 
         app.Lifetime.ApplicationStarted.Register(() => LogListening(app));
         return app;

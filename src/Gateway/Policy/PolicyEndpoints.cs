@@ -19,6 +19,9 @@ internal sealed record ExplainRequest
     public bool DenyData { get; init; } = true;
 
     public bool DenyConfig { get; init; } = true;
+
+    /// <summary>Request headers, for routes with header conditions and for the override-header rule.</summary>
+    public Dictionary<string, string>? Headers { get; init; }
 }
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, PropertyNameCaseInsensitive = false)]
@@ -75,7 +78,13 @@ internal static class PolicyEndpoints
             return;
         }
 
-        var explanation = explainer.Explain(request!.Tenant!, request.Method!, request.Path!, request.DenyData, request.DenyConfig);
+        var headers = new HeaderDictionary();
+        foreach (var (name, value) in request!.Headers ?? [])
+        {
+            headers[name] = value;
+        }
+
+        var explanation = await explainer.ExplainAsync(request.Tenant!, request.Method!, request.Path!, request.DenyData, request.DenyConfig, headers, http.RequestAborted);
         http.Response.ContentType = "application/json; charset=utf-8";
         await JsonSerializer.SerializeAsync(http.Response.Body, explanation, PolicyJsonContext.Default.PolicyExplanation, http.RequestAborted);
     }
@@ -90,6 +99,11 @@ internal static class PolicyEndpoints
         if (request.Method.Length > 32 || !request.Method.All(c => char.IsAsciiLetterOrDigit(c) || "!#$%&'*+-.^_`|~".Contains(c)))
         {
             return "method: an HTTP method token.";
+        }
+
+        if (request.Headers is { Count: > 32 } || request.Headers?.Any(h => h.Key.Length is 0 or > 256 || h.Value.Length > 8192) == true)
+        {
+            return "headers: at most 32, names up to 256 and values up to 8192 characters.";
         }
 
         return request.Path.Length > 8192 ? "path: at most 8192 characters." : null;

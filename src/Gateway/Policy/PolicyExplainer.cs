@@ -1,13 +1,14 @@
+using System.Collections.Frozen;
+using Gateway.Authentication;
+using Gateway.Grants;
+using Gateway.Problems;
 using Gateway.Routing;
 using Gateway.Tenancy;
-using Microsoft.AspNetCore.Routing.Patterns;
-using Microsoft.AspNetCore.Routing.Template;
 using Microsoft.Extensions.Options;
-using Yarp.ReverseProxy.Configuration;
 
 namespace Gateway.Policy;
 
-/// <summary>What the policy would do with one request, for ops (explain endpoint and CLI).</summary>
+/// <summary>What the gateway would do with one support request, for ops (explain endpoint, CLI, pages).</summary>
 internal sealed record PolicyExplanation(
     string Tenant,
     string Method,
@@ -21,75 +22,47 @@ internal sealed record PolicyExplanation(
     string Reason);
 
 /// <summary>
-/// "For tenant T, grant mode M, <c>METHOD path</c>: which route, which class, allowed or not,
-/// why." Routes are matched like the proxy does for host, method and path (order, then the
-/// most specific template); header and query-parameter match conditions are not evaluated,
-/// and the explanation says so when a candidate route has them.
+/// "For tenant T, grant mode M, <c>METHOD target</c>: which route, which class, allowed or not,
+/// why." The route is found by the gateway's own routing (<see cref="GatewayRouteResolver"/>:
+/// same endpoints, hosts, methods, header and query conditions) on the path as the request path
+/// decodes it, and the answer is <see cref="SupportAuthorizer.Decide"/>'s for a permitted support
+/// user under one grant with the given isolation. Nothing here decides on its own.
 /// </summary>
-internal sealed class PolicyExplainer(RouteConfigFileProvider routes, RouteClassResolver classes, IOptions<TenancyOptions> tenancy)
+internal sealed class PolicyExplainer(GatewayRouteResolver routes, IOptions<TenancyOptions> tenancy)
 {
-    public PolicyExplanation Explain(string tenant, string method, string rawTarget, bool denyData, bool denyConfig)
+    /// <summary>A support user permitted everywhere: explain asks about the route, not about a person.</summary>
+    private static readonly SupportUser AnyPermittedUser = new("(support user)", "", Global: true, FrozenSet<string>.Empty);
+
+    public async Task<PolicyExplanation> ExplainAsync(
+        string tenant, string method, string rawTarget, bool denyData, bool denyConfig,
+        IHeaderDictionary? headers = null, CancellationToken cancellationToken = default)
     {
+        PolicyExplanation Answer(string? route, RouteClass? routeClass, bool allowed, string? code, string reason) =>
+            new(tenant, method, rawTarget, denyData, denyConfig, route, routeClass?.ToConfigName(), allowed, code, reason);
+
         if (!tenancy.Value.Tenants.TryGetValue(tenant, out var tenantOptions))
         {
-            return new(tenant, method, rawTarget, denyData, denyConfig, null, null, false, "tenant.not_found", "no such tenant");
+            return Answer(null, null, false, ProblemCode.TenantNotFound.Value, "no such tenant");
         }
 
-        var headers = new HeaderDictionary();
+        headers ??= new HeaderDictionary();
         if (RequestAmbiguity.Check(rawTarget, method, headers) is { } finding)
         {
-            return new(tenant, method, rawTarget, denyData, denyConfig, null, null, false, Problems.ProblemCode.SupportRequestAmbiguous.Value, finding.Reason);
+            return Answer(null, null, false, ProblemCode.SupportRequestAmbiguous.Value, finding.Reason);
         }
 
-        var path = RequestAmbiguity.DecodedPath(rawTarget);
-        var match = Match(tenantOptions.Hosts, method, path);
-        if (match is null)
+        var query = rawTarget.IndexOf('?', StringComparison.Ordinal);
+        var resolved = await routes.ResolveAsync(
+            tenantOptions.Hosts[0], method, RequestAmbiguity.DecodedPath(rawTarget),
+            query < 0 ? QueryString.Empty : new QueryString(rawTarget[query..]), headers, cancellationToken);
+        if (resolved is not { Policy: { } policy, RouteId: { } routeId })
         {
-            return new(tenant, method, rawTarget, denyData, denyConfig, null, null, false, Problems.ProblemCode.NoRoute.Value, "no route of this tenant matches: the gateway answers 404");
+            return Answer(null, null, false, ProblemCode.NoRoute.Value, "no route of this tenant matches: the gateway answers 404");
         }
 
-        var routeClass = classes.Resolve(match);
-        var decision = SupportPolicy.Decide(routeClass, method, denyData, denyConfig);
-        var reason = decision.Reason;
-        if (match.Match.Headers is { Count: > 0 } || match.Match.QueryParameters is { Count: > 0 })
-        {
-            reason += " (the route also has header or query conditions, which explain does not evaluate)";
-        }
-
-        return new(tenant, method, rawTarget, denyData, denyConfig, match.RouteId, routeClass.ToConfigName(), decision.Allowed, decision.Problem?.Value, reason);
-    }
-
-    private RouteConfig? Match(IReadOnlyList<string> tenantHosts, string method, string path)
-    {
-        RouteConfig? best = null;
-        (int Order, decimal Precedence) bestRank = default;
-        foreach (var route in routes.Current.Routes)
-        {
-            var m = route.Match;
-            if (m.Hosts is null || !m.Hosts.Any(h => tenantHosts.Contains(h, StringComparer.OrdinalIgnoreCase)))
-            {
-                continue;
-            }
-
-            if (m.Methods is { Count: > 0 } && !m.Methods.Contains(method, StringComparer.OrdinalIgnoreCase))
-            {
-                continue;
-            }
-
-            var template = TemplateParser.Parse(m.Path ?? "/{**catchall}");
-            if (!new TemplateMatcher(template, new RouteValueDictionary()).TryMatch(path, new RouteValueDictionary()))
-            {
-                continue;
-            }
-
-            var rank = (route.Order ?? 0, RoutePrecedence.ComputeInbound(template));
-            if (best is null || rank.Item1 < bestRank.Order || (rank.Item1 == bestRank.Order && rank.Item2 > bestRank.Precedence))
-            {
-                best = route;
-                bestRank = rank;
-            }
-        }
-
-        return best;
+        var access = new SupportAccess(tenant, [new SupportAccessEntry(SupportAccessSource.Grant, null, denyData, denyConfig, null, null)], null);
+        var verdict = SupportAuthorizer.Decide(new SupportRequestFacts(
+            new TenantId(tenant), AnyPermittedUser, "(tenant user)", null, access, policy, method, IsUpgrade: false, tenantOptions.DesignatedAdmin));
+        return Answer(routeId, policy.Class, verdict.Allowed, verdict.Problem?.Value, verdict.Reason);
     }
 }

@@ -100,6 +100,8 @@ internal sealed record ProblemCode(string Value, int Status, string Title)
         new("request.credentials_unreadable", StatusCodes.Status400BadRequest, "The Authorization header is repeated or malformed");
     public static readonly ProblemCode SupportSessionInvalid =
         new("support.session.invalid", StatusCodes.Status401Unauthorized, "The support session token is invalid, expired or ended");
+    public static readonly ProblemCode SupportSessionEnded =
+        new("support.session.ended", StatusCodes.Status401Unauthorized, "The support session has ended; sign in again");
     public static readonly ProblemCode SupportSessionWrongTenant =
         new("support.session.wrong_tenant", StatusCodes.Status403Forbidden, "The support session belongs to another tenant");
     public static readonly ProblemCode SupportNotPermitted =

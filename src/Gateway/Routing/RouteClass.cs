@@ -18,9 +18,6 @@ internal enum RouteClass
 
 internal static class RouteClasses
 {
-    /// <summary>The route metadata key that carries a route's class.</summary>
-    public const string MetadataKey = "SupportClass";
-
     public static readonly string AllowedValues = "data, config, open, forbidden";
 
     /// <summary>Parses the exact lower-case names used in configuration; anything else is invalid.</summary>

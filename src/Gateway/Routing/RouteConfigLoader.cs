@@ -1,4 +1,5 @@
 using System.Collections.Frozen;
+using Gateway.Policy;
 using Gateway.Tenancy;
 using Microsoft.Extensions.Options;
 using Yarp.ReverseProxy.Configuration;
@@ -51,7 +52,7 @@ internal sealed class RouteConfigLoader(
             AddAll(errors, key, await yarpValidator.ValidateClusterAsync(cluster));
         }
 
-        var classByRoute = new Dictionary<string, RouteClass>(StringComparer.OrdinalIgnoreCase);
+        var policies = new Dictionary<string, SupportRoutePolicy>(StringComparer.OrdinalIgnoreCase);
         foreach (var route in routes)
         {
             var key = $"{SectionName}:Routes:{route.RouteId}";
@@ -76,22 +77,7 @@ internal sealed class RouteConfigLoader(
                 }
             }
 
-            if (route.Metadata is not null && route.Metadata.TryGetValue(RouteClasses.MetadataKey, out var className))
-            {
-                if (RouteClasses.TryParse(className, out var routeClass))
-                {
-                    classByRoute[route.RouteId] = routeClass;
-                }
-                else
-                {
-                    errors.Add($"{key}:Metadata:{RouteClasses.MetadataKey}: '{className}' is not a route class ({RouteClasses.AllowedValues}).");
-                }
-            }
-            else
-            {
-                classByRoute[route.RouteId] = defaultClass;
-            }
-
+            policies[route.RouteId] = SupportRoutePolicy.Compile(route, defaultClass, errors);
             AddAll(errors, key, await yarpValidator.ValidateRouteAsync(route));
         }
 
@@ -105,7 +91,7 @@ internal sealed class RouteConfigLoader(
             time.GetUtcNow(),
             routes,
             clusters,
-            classByRoute.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase));
+            policies.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase));
     }
 
     /// <summary>True when the route rewrites the path or query, so the raw target cannot be forwarded as is.</summary>

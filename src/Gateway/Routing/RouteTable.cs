@@ -1,4 +1,5 @@
 using System.Collections.Frozen;
+using Gateway.Policy;
 using Microsoft.Extensions.Primitives;
 using Yarp.ReverseProxy.Configuration;
 
@@ -6,7 +7,7 @@ namespace Gateway.Routing;
 
 /// <summary>
 /// One validated generation of the route configuration: YARP's routes and clusters plus the
-/// support class of every route, resolved once here rather than per request.
+/// compiled support policy of every route.
 /// </summary>
 internal sealed class RouteTable : IProxyConfig
 {
@@ -17,13 +18,13 @@ internal sealed class RouteTable : IProxyConfig
         DateTimeOffset loadedAt,
         IReadOnlyList<RouteConfig> routes,
         IReadOnlyList<ClusterConfig> clusters,
-        FrozenDictionary<string, RouteClass> classByRoute)
+        FrozenDictionary<string, SupportRoutePolicy> policyByRoute)
     {
         Revision = revision;
         LoadedAt = loadedAt;
         Routes = routes;
         Clusters = clusters;
-        ClassByRoute = classByRoute;
+        PolicyByRoute = policyByRoute;
         ChangeToken = new CancellationChangeToken(_changed.Token);
     }
 
@@ -37,8 +38,12 @@ internal sealed class RouteTable : IProxyConfig
 
     public IReadOnlyList<ClusterConfig> Clusters { get; }
 
-    /// <summary>Route id → effective class (explicit metadata, else the configured default).</summary>
-    public FrozenDictionary<string, RouteClass> ClassByRoute { get; }
+    /// <summary>
+    /// Route id → its compiled support policy (the class from metadata, else the configured
+    /// default). The same compilation puts the policy on the route's endpoint, where the request
+    /// path reads it; this copy serves health, audit of reloads and tests.
+    /// </summary>
+    public FrozenDictionary<string, SupportRoutePolicy> PolicyByRoute { get; }
 
     public IChangeToken ChangeToken { get; }
 

@@ -1,3 +1,4 @@
+using Gateway.SupportSessions;
 using System.Net;
 using System.Net.Http.Headers;
 using Gateway.Authentication;

@@ -229,13 +229,68 @@ public sealed class SupportSessionTests(SupportGatewayFixture fixture) : IClassF
         Assert.Equal(hits, fixture.Acme.Hits.Total);
     }
 
+    /// <summary>Odd forms that carry a token issued by this gateway: never forwarded as if they were the app's own credentials.</summary>
+    public static TheoryData<string, string> GatewayTokenInOddForms() => new()
+    {
+        { "Authorization", "Bearer {t} {t}" },
+        { "Authorization", "Bearer \"{t}\"" },
+        { "Authorization", "Bearer {t}," },
+        { "Authorization", "Token {t}" },
+        { "Authorization", "MAC id=\"{t}\"" },
+        { "Cookie", "x=1; other={t}" },
+    };
+
+    [Theory]
+    [MemberData(nameof(GatewayTokenInOddForms))]
+    public async Task GatewayTokenInAnOddForm_IsRefused_NeverForwarded(string header, string template)
+    {
+        await GrantAsync(_john, new { });
+        var (token, _, _) = await LoginAsync(_acme, "jill$john", JillPassword);
+        var hits = fixture.Acme.Hits.Total;
+
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/api/echo/x");
+        request.Headers.TryAddWithoutValidation(header, template.Replace("{t}", token, StringComparison.Ordinal));
+        using var response = await _acme.SendAsync(request);
+
+        Assert.Equal("request.credentials_unreadable", await ManagementClient.ProblemCodeAsync(response, 400));
+        Assert.Equal(hits, fixture.Acme.Hits.Total);
+    }
+
+    [Fact]
+    public async Task SessionCookieInACommaJoinedCookieHeader_NeverReachesTheApp()
+    {
+        await GrantAsync(_john, new { });
+        var (token, _, _) = await LoginAsync(_acme, "jill$john", JillPassword);
+
+        using var response = await GetAsync(_acme, "/api/echo/x", null, r => r.Headers.TryAddWithoutValidation("Cookie", $"x=1, sgw_session={token}"));
+        var text = await response.Content.ReadAsStringAsync();
+
+        // Read as the session (and decided as one), or refused; never passed on in the Cookie header.
+        Assert.DoesNotContain(token, text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task LeftoverSessionCookie_BesideTheAppsOwnBearerToken_IsIgnored_AndStripped()
+    {
+        await GrantAsync(_john, new { });
+        var (token, _, _) = await LoginAsync(_acme, "jill$john", JillPassword);
+        var appToken = new AuthenticationHeaderValue("Bearer", "app-opaque-token-123");
+
+        var echo = await EchoAsync(_acme, appToken, r => r.Headers.TryAddWithoutValidation("Cookie", $"sgw_session={token}; theme=dark"));
+
+        // The header wins (as in JwtBearer): ordinary traffic with the app's token, the gateway's cookie removed.
+        Assert.Equal(appToken.ToString(), Header(echo, "Authorization"));
+        Assert.Null(Header(echo, "X-Gateway-User"));
+        Assert.Equal("theme=dark", Header(echo, "Cookie"));
+    }
+
     [Fact]
     public async Task SessionTokenSignature_IsVerifiedOncePerToken()
     {
         await GrantAsync(_john, new { });
         var (token, _, _) = await LoginAsync(_acme, "jill$john", JillPassword);
         var bearer = new AuthenticationHeaderValue("Bearer", token);
-        var cache = fixture.Gateway.Services.GetRequiredService<Gateway.Authentication.SessionTokenCache>();
+        var cache = fixture.Gateway.Services.GetRequiredService<Gateway.SupportSessions.SessionTokenCache>();
         var before = cache.Verifications;
 
         for (var i = 0; i < 3; i++)
@@ -359,8 +414,9 @@ public sealed class SupportSessionTests(SupportGatewayFixture fixture) : IClassF
             Assert.Equal(HttpStatusCode.NoContent, response.StatusCode);
         }
 
+        // The grant is still active: the refusal says the session ended, not that support is off.
         using var afterLogout = await GetAsync(_acme, "/api/echo/x", secondBearer);
-        Assert.Equal("support.no_grant", await ManagementClient.ProblemCodeAsync(afterLogout, 403));
+        Assert.Equal("support.session.ended", await ManagementClient.ProblemCodeAsync(afterLogout, 401));
     }
 
     [Fact]

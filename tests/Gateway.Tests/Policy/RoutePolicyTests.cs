@@ -164,6 +164,76 @@ public sealed class RoutePolicyTests(RoutePolicyFixture fixture) : IClassFixture
         Assert.Equal(expected == Allow ? null : expected, explanation.GetProperty("code").GetString());
     }
 
+    /// <summary>
+    /// Explain and the live gateway agree on every path, method and header of the route-policy
+    /// table and of the ambiguity sample, in every isolation mode: the live request goes byte for
+    /// byte over a socket, explain is asked the same, and "reached the app" must equal "allowed"
+    /// (with the same problem code whenever the gateway answered with one).
+    /// </summary>
+    [Theory]
+    [InlineData("DD")]
+    [InlineData("D")]
+    [InlineData("C")]
+    [InlineData("N")]
+    public async Task Explain_AgreesWithTheLiveGateway_OnEverySample(string mode)
+    {
+        await GrantAsync(mode);
+        var (denyData, denyConfig) = Modes(mode);
+        var samples = Rows().Select(r => ((string)r[1], (string)r[2], (string?)null))
+            .Concat(RequestAmbiguityTests.Samples.Select(r => ((string)r[1], (string?)r[0], (string?)r[2]))
+                // CONNECT opens a tunnel at the server, before any routing: not a request the gateway decides.
+                .Where(r => !string.IsNullOrEmpty(r.Item2) && r.Item1.Length > 0 && r.Item1 != "CONNECT")
+                .Select(r => (r.Item1, r.Item2!, r.Item3)))
+            .Distinct()
+            .ToList();
+        var authorization = Basic("jill$john", JillPassword).ToString();
+        var disagreements = new List<string>();
+        foreach (var (method, target, header) in samples)
+        {
+            var headers = new List<KeyValuePair<string, string>> { new("Authorization", authorization) };
+            if (header is not null)
+            {
+                headers.Add(new(header, "DELETE"));
+            }
+
+            var hits = fixture.Acme.Hits.Total;
+            RawHttp.Answer live;
+            try
+            {
+                live = await RawHttp.SendAsync(fixture.Gateway.Port, "acme.localhost", method, target, headers);
+            }
+            catch (OperationCanceledException)
+            {
+                disagreements.Add($"{method} {target} {header}: no answer from the live gateway");
+                continue;
+            }
+
+            var reached = fixture.Acme.Hits.Total > hits;
+            var liveCode = live.ContentType?.StartsWith("application/problem+json", StringComparison.Ordinal) == true && live.Body.Length > 0
+                ? JsonDocument.Parse(live.Body).RootElement.GetProperty("code").GetString()
+                : null;
+
+            var explanation = await fixture.Api.JsonAsync(HttpMethod.Post, "/_gateway/policy/explain", fixture.Platform, new
+            {
+                tenant = "acme",
+                method,
+                path = target,
+                denyData,
+                denyConfig,
+                headers = header is null ? null : new Dictionary<string, string> { [header] = "DELETE" },
+            });
+            var allowed = explanation.GetProperty("allowed").GetBoolean();
+            var code = explanation.GetProperty("code").GetString();
+            if (allowed != reached || (!allowed && liveCode is not null && liveCode != code))
+            {
+                disagreements.Add($"{method} {target} {header}: live {live.Status} {liveCode} reached={reached}; explain allowed={allowed} {code}");
+            }
+        }
+
+        Assert.True(samples.Count > 100, $"only {samples.Count} samples");
+        Assert.True(disagreements.Count == 0, string.Join(Environment.NewLine, disagreements));
+    }
+
     [Theory]
     [InlineData("GET", "/api/orders")]
     [InlineData("DELETE", "/api/orders/1")]
@@ -228,6 +298,35 @@ public sealed class RoutePolicyTests(RoutePolicyFixture fixture) : IClassFixture
 
         Assert.Equal("support.isolation.data", await ManagementClient.ProblemCodeAsync(response, 403));
         Assert.Equal(hits, fixture.Acme.Hits.Total);
+    }
+
+    [Theory]
+    [InlineData("C", "support.isolation.config")]
+    [InlineData("DD", "support.isolation.config")]
+    [InlineData("D", null)]
+    public async Task UpgradeOnAConfigRoute_IsAWrite(string mode, string? expected)
+    {
+        await GrantAsync(mode);
+        var hits = fixture.Acme.Hits.Total;
+
+        // A GET that asks to become a two-way channel: under denyConfig it would carry writes.
+        using var response = await SendAsync("GET", "/api/settings/live", Basic("jill$john", JillPassword), r =>
+        {
+            r.Headers.TryAddWithoutValidation("Connection", "Upgrade");
+            r.Headers.TryAddWithoutValidation("Upgrade", "websocket");
+            r.Headers.TryAddWithoutValidation("Sec-WebSocket-Version", "13");
+            r.Headers.TryAddWithoutValidation("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==");
+        });
+
+        if (expected is null)
+        {
+            Assert.Equal(hits + 1, fixture.Acme.Hits.Total);
+        }
+        else
+        {
+            Assert.Equal(expected, await ManagementClient.ProblemCodeAsync(response, 403));
+            Assert.Equal(hits, fixture.Acme.Hits.Total);
+        }
     }
 
     [Fact]

@@ -1,3 +1,5 @@
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
 using System.Net;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -51,8 +53,8 @@ public sealed class HotReloadTests : IAsyncLifetime
         var outcome = await reload;
 
         Assert.NotNull(outcome.Applied);
-        Assert.Equal(RouteClass.Forbidden, outcome.Applied.ClassByRoute["acme-settings"]);
-        Assert.Equal(RouteClass.Open, outcome.Applied.ClassByRoute["acme-renamed"]);
+        Assert.Equal(RouteClass.Forbidden, outcome.Applied.PolicyByRoute["acme-settings"].Class);
+        Assert.Equal(RouteClass.Open, outcome.Applied.PolicyByRoute["acme-renamed"].Class);
         using var after = await client.GetAsync("/renamed/x?y=1");
         Assert.Equal(HttpStatusCode.OK, after.StatusCode);
         using var echo = JsonDocument.Parse(await after.Content.ReadAsStringAsync());
@@ -92,15 +94,43 @@ public sealed class HotReloadTests : IAsyncLifetime
         Assert.Contains(outcome.Rejected.Errors, e => e.StartsWith("ReverseProxy:Routes:acme-orders:Metadata:SupportClass", StringComparison.Ordinal));
         var audited = await _gateway.Audit.WaitForAsync(e => AuditTrail.Get(e, "event.action") == "route-policy-reloaded" && AuditTrail.Get(e, "event.outcome") == "failure");
         Assert.Contains("acme-orders", AuditTrail.Get(audited[0], "gateway.details.errors"), StringComparison.Ordinal);
-        Assert.Equal(RouteClass.Data, _gateway.Routes.Current.ClassByRoute["acme-orders"]);
+        Assert.Equal(RouteClass.Data, _gateway.Routes.Current.PolicyByRoute["acme-orders"].Class);
 
         // A later good edit is applied again, and health recovers.
         reload = _gateway.NextReloadAsync();
         _gateway.Config.EditRoutes(r => r["ReverseProxy"]!["Routes"]!["acme-orders"]!["Metadata"]!["SupportClass"] = "config");
         outcome = await reload;
         Assert.NotNull(outcome.Applied);
-        Assert.Equal(RouteClass.Config, _gateway.Routes.Current.ClassByRoute["acme-orders"]);
+        Assert.Equal(RouteClass.Config, _gateway.Routes.Current.PolicyByRoute["acme-orders"].Class);
         Assert.Null(_gateway.Routes.LastRejection);
+    }
+
+    [Theory]
+    [InlineData("SupportClas", "data")]       // a misspelt key must not leave the route on the default class
+    [InlineData("SupportBanner", "sometimes")]
+    public async Task UnknownOrInvalidMetadata_IsRejected_NamingTheKey(string key, string value)
+    {
+        var reload = _gateway.NextReloadAsync();
+        _gateway.Config.EditRoutes(r => r["ReverseProxy"]!["Routes"]!["acme-settings"]!["Metadata"]![key] = value);
+        var outcome = await reload;
+
+        Assert.NotNull(outcome.Rejected);
+        Assert.Contains(outcome.Rejected.Errors, e => e.StartsWith($"ReverseProxy:Routes:acme-settings:Metadata:{key}:", StringComparison.Ordinal));
+        Assert.Equal(RouteClass.Config, _gateway.Routes.Current.PolicyByRoute["acme-settings"].Class);
+    }
+
+    [Fact]
+    public async Task ClassEdit_ReachesTheRouteEndpointMetadata_ThatLiveRequestsRead()
+    {
+        var reload = _gateway.NextReloadAsync();
+        _gateway.Config.EditRoutes(r => r["ReverseProxy"]!["Routes"]!["acme-echo"]!["Metadata"]!["SupportClass"] = "forbidden");
+        Assert.NotNull((await reload).Applied);
+
+        var resolver = _gateway.Services.GetRequiredService<Gateway.Routing.GatewayRouteResolver>();
+        var resolved = await resolver.ResolveAsync("acme.localhost", "GET", "/api/echo/x", QueryString.Empty, null, CancellationToken.None);
+
+        Assert.Equal("acme-echo", resolved?.RouteId);
+        Assert.Equal(RouteClass.Forbidden, resolved?.Policy?.Class);
     }
 
     [Fact]
@@ -141,6 +171,6 @@ public sealed class HotReloadTests : IAsyncLifetime
     [Fact]
     public void UnclassifiedRoute_TakesTheConfiguredDefault()
     {
-        Assert.Equal(RouteClass.Data, _gateway.Routes.Current.ClassByRoute["acme-other"]);
+        Assert.Equal(RouteClass.Data, _gateway.Routes.Current.PolicyByRoute["acme-other"].Class);
     }
 }

@@ -1,10 +1,11 @@
 using System.Collections.Concurrent;
+using Gateway.Authentication;
 using Gateway.Grants;
 using Gateway.Policy;
-using Gateway.Routing;
+using Gateway.Tenancy;
 using Microsoft.Extensions.Options;
 
-namespace Gateway.Authentication;
+namespace Gateway.SupportSessions;
 
 /// <summary>
 /// Keeps track of support requests in flight (WebSockets, server-sent events, long downloads
@@ -18,11 +19,12 @@ internal sealed partial class LiveSupportSessions(
     SupportUserDirectory directory,
     TimeProvider time,
     IOptions<SupportOptions> options,
+    IOptions<TenancyOptions> tenancy,
     ILogger<LiveSupportSessions> logger) : BackgroundService
 {
     // The method is kept here: the check loop may run while a request is finishing, when its
     // HttpContext can no longer be read (only aborted, which then does nothing).
-    private readonly ConcurrentDictionary<long, (HttpContext Context, SupportSessionFeature Session, RouteClass RouteClass, string Method)> _inFlight = new();
+    private readonly ConcurrentDictionary<long, (HttpContext Context, SupportSessionFeature Session, string Method, bool Upgrade)> _inFlight = new();
     // One wake-up signal for the check loop: a grant-store change (_changePending set), or the
     // first request coming in flight while the loop is idle (no timer runs without work to check).
     private readonly SemaphoreSlim _wake = new(0, 1);
@@ -38,10 +40,10 @@ internal sealed partial class LiveSupportSessions(
 
     private long _aborted;
 
-    public IDisposable Register(HttpContext context, SupportSessionFeature session, RouteClass routeClass)
+    public IDisposable Register(HttpContext context, SupportSessionFeature session, bool upgrade)
     {
         var id = Interlocked.Increment(ref _nextId);
-        _inFlight[id] = (context, session, routeClass, context.Request.Method);
+        _inFlight[id] = (context, session, context.Request.Method, upgrade);
         if (Interlocked.Increment(ref _count) == 1)
         {
             Wake(); // the loop may be idle, without a timer: start the periodic checks
@@ -126,15 +128,15 @@ internal sealed partial class LiveSupportSessions(
 
         foreach (var byTenant in _inFlight.ToArray().GroupBy(e => e.Value.Session.Tenant))
         {
-            var result = await reader.GetAsync(byTenant.Key, cancellationToken);
-            foreach (var (id, (context, session, routeClass, method)) in byTenant)
+            var result = await reader.GetAsync(byTenant.Key.Value, cancellationToken);
+            foreach (var (id, (context, session, method, upgrade)) in byTenant)
             {
-                var reason = StillAllowed(result, session, routeClass, method);
+                var reason = StillAllowed(result, session, method, upgrade);
                 if (reason is not null && _inFlight.TryRemove(id, out _))
                 {
                     Interlocked.Decrement(ref _count);
                     Interlocked.Increment(ref _aborted);
-                    LogAborted(logger, session.Tenant, reason);
+                    LogAborted(logger, session.Tenant.Value, reason);
                     try
                     {
                         context.Abort();
@@ -148,30 +150,24 @@ internal sealed partial class LiveSupportSessions(
         }
     }
 
-    private string? StillAllowed(SupportAccessResult result, SupportSessionFeature session, RouteClass routeClass, string method)
+    /// <summary>The request path's own decision, made again with the tenant's access and the directory as they are now.</summary>
+    private string? StillAllowed(SupportAccessResult result, SupportSessionFeature session, string method, bool upgrade)
     {
         if (result.Access is not { } access)
         {
             return "grant store unavailable";
         }
 
-        if (!access.IsActive)
+        if (!directory.TryFind(session.SupportUser, out var user))
         {
-            return "support access ended";
+            return "support user no longer in the directory";
         }
 
-        if (session.SessionId is not null && access.IsSessionRevoked(session.SessionId))
-        {
-            return "session ended";
-        }
-
-        if (!directory.TryFind(session.SupportUser, out var user) || !user.IsPermittedFor(session.Tenant))
-        {
-            return "support user no longer permitted";
-        }
-
-        // Isolation may have tightened (a grant that allowed data was revoked, another remains).
-        return SupportPolicy.Decide(routeClass, method, access).Allowed ? null : "isolation now denies this route";
+        // The user it acts as stays the one it was admitted as (a jill$ session does not switch users mid-stream).
+        var verdict = SupportAuthorizer.Decide(new SupportRequestFacts(
+            session.Tenant, user, session.TargetUser, session.SessionId, access, session.Route, method, upgrade,
+            tenancy.Value.Tenants[session.Tenant.Value].DesignatedAdmin));
+        return verdict.Allowed ? null : verdict.Reason;
     }
 
     private void OnInvalidated(string tenant)

@@ -1,28 +1,25 @@
 using Gateway.Grants;
+using Gateway.Policy;
+using Gateway.Tenancy;
 
-namespace Gateway.Authentication;
-
-/// <summary>How a support request proved who it is.</summary>
-internal enum SupportCredentialKind
-{
-    Basic,
-    SessionToken,
-}
+namespace Gateway.SupportSessions;
 
 /// <summary>
-/// An authenticated, authorised support request: set on <see cref="HttpContext.Features"/>
-/// by <see cref="SupportRequestMiddleware"/>, read by the identity transform and the audit.
+/// An admitted support request: set on <see cref="HttpContext.Features"/> by
+/// <see cref="SupportSessionsMiddleware"/> once the one decision allowed it; read by the identity
+/// transform and the audit record.
 /// </summary>
 internal sealed record SupportSessionFeature(
-    string Tenant,
+    TenantId Tenant,
     string SupportUser,
     string TargetUser,
     SupportAccess Access,
     SupportCredentialKind Credential,
-    string? SessionId)
+    string? SessionId,
+    SupportRoutePolicy Route)
 {
     /// <summary>The audit "who": <c>jill$john</c>.</summary>
-    public string Who => $"{SupportUser}${TargetUser}";
+    public string Who { get; } = $"{SupportUser}${TargetUser}";
 
     /// <summary>Isolation as forwarded to the backend: <c>denyData,denyConfig</c>, one of them, or <c>none</c>.</summary>
     public string Isolation => (Access.DenyData, Access.DenyConfig) switch

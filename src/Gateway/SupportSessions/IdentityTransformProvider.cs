@@ -2,7 +2,9 @@ using Microsoft.Extensions.Options;
 using Yarp.ReverseProxy.Transforms;
 using Yarp.ReverseProxy.Transforms.Builder;
 
-namespace Gateway.Authentication;
+using Gateway.Authentication;
+
+namespace Gateway.SupportSessions;
 
 /// <summary>
 /// Identity to the backend (PRODUCT.md §7). On all traffic, every inbound header with the
@@ -76,7 +78,7 @@ internal sealed class IdentityTransformProvider(IOptions<SupportOptions> options
         }
 
         headers.Authorization = null;
-        headers.TryAddWithoutValidation(_tenantHeader, session.Tenant);
+        headers.TryAddWithoutValidation(_tenantHeader, session.Tenant.Value);
         headers.TryAddWithoutValidation(_userHeader, session.TargetUser);
         headers.TryAddWithoutValidation(_supportUserHeader, session.SupportUser);
         headers.TryAddWithoutValidation(_isolationHeader, session.Isolation);

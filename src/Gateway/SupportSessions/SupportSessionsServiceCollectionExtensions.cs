@@ -1,10 +1,12 @@
+using Gateway.Authentication;
+using Gateway.Policy;
 using Microsoft.Extensions.Options;
 
-namespace Gateway.Authentication;
+namespace Gateway.SupportSessions;
 
-internal static class SupportServiceCollectionExtensions
+internal static class SupportSessionsServiceCollectionExtensions
 {
-    /// <summary>Support logins: the directory, credential checks, session tokens, the per-request decision, live sessions.</summary>
+    /// <summary>Support sessions: the directory, credential checks, session tokens, the support pipeline, live sessions, explain.</summary>
     public static IServiceCollection AddSupportSessions(this IServiceCollection services, IConfiguration configuration, string configDirectory)
     {
         services.AddOptionsWithValidateOnStart<SupportOptions>()
@@ -21,11 +23,11 @@ internal static class SupportServiceCollectionExtensions
         services.AddSingleton<GatewaySigningKey>();
         services.AddSingleton<SupportTokens>();
         services.AddSingleton<SessionTokenCache>();
+        services.AddSingleton<SupportCredentialReader>();
         services.AddSingleton<LoginThrottle>();
-        services.AddSingleton<SupportLoginService>();
+        services.AddSingleton<SupportAuthenticator>();
         services.AddSingleton<LiveSupportSessions>();
-        services.AddSingleton<Gateway.Policy.RouteClassResolver>();
-        services.AddSingleton<Gateway.Policy.PolicyExplainer>();
+        services.AddSingleton<PolicyExplainer>();
         services.AddHostedService(sp => sp.GetRequiredService<LiveSupportSessions>());
         services.AddSupportSessionAuthentication();
         return services;

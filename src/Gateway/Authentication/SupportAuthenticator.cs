@@ -1,0 +1,121 @@
+using System.Security.Claims;
+using Gateway.Auditing;
+using Gateway.Problems;
+using Gateway.SupportSessions;
+using Gateway.Tenancy;
+using Microsoft.AspNetCore.Authentication;
+
+namespace Gateway.Authentication;
+
+/// <summary>Who a support request is: the support user, whom they asked to act as, and their session; or why that is not known.</summary>
+internal readonly record struct SupportIdentity(SupportUser? User, string? RequestedTarget, string? SessionId, ProblemCode? Problem, TimeSpan? RetryAfter = null)
+{
+    public static SupportIdentity Refuse(ProblemCode problem, TimeSpan? retryAfter = null) => new(null, null, null, problem, retryAfter);
+}
+
+/// <summary>
+/// Authentication of support requests and logins (who is this?), shared by HTTP Basic on proxied
+/// requests, the login endpoint and session tokens. What they may do is decided afterwards, in
+/// one place, by <see cref="Policy.SupportAuthorizer"/>. Failed logins are throttled and audited.
+/// </summary>
+internal sealed partial class SupportAuthenticator(
+    SupportUserDirectory directory,
+    SupportCredentialVerifier verifier,
+    LoginThrottle throttle,
+    SessionTokenCache sessionTokens,
+    IAuditSink audit,
+    TimeProvider time,
+    ILogger<SupportAuthenticator> logger)
+{
+    /// <summary>Checks a support login name and password (throttled; PBKDF2 only when not cached).</summary>
+    public SupportIdentity AuthenticatePassword(SupportLoginName name, string password, TenantId tenant, HttpContext context)
+    {
+        var client = context.Connection.RemoteIpAddress?.ToString() ?? "unknown";
+        if (throttle.IsBlocked(name.SupportUser, client, out var retryAfter))
+        {
+            AuditLogin(context, name.Who, name.SupportUser, tenant, "failure", ProblemCode.SupportLoginRateLimited.Value);
+            return SupportIdentity.Refuse(ProblemCode.SupportLoginRateLimited, retryAfter);
+        }
+
+        var check = verifier.Verify(name.SupportUser, password);
+        if (check.Status != CredentialCheckStatus.Valid || check.User is null)
+        {
+            throttle.RecordFailure(name.SupportUser, client);
+            AuditLogin(context, name.Who, name.SupportUser, tenant, "failure", ProblemCode.SupportLoginInvalid.Value);
+            LogLoginFailed(logger, tenant.Value, client);
+            return SupportIdentity.Refuse(ProblemCode.SupportLoginInvalid);
+        }
+
+        return new SupportIdentity(check.User, name.TargetUser, null, null);
+    }
+
+    /// <summary>
+    /// A session token's identity: its claims from an earlier verification, else verified now by
+    /// JwtBearer (which takes the token from <see cref="SupportCredentials"/>), then checked against
+    /// the tenant and the directory as it is now.
+    /// </summary>
+    public async Task<SupportIdentity> AuthenticateSessionAsync(SupportCredentials credentials, TenantId tenant, HttpContext context)
+    {
+        var claims = credentials.Claims;
+        if (claims is null)
+        {
+            sessionTokens.CountVerification();
+            var result = await context.AuthenticateAsync(SupportSessionAuthentication.Scheme);
+            if (!result.Succeeded || result.Principal is null || !long.TryParse(result.Principal.FindFirst("exp")?.Value, out var exp))
+            {
+                return SupportIdentity.Refuse(ProblemCode.SupportSessionInvalid);
+            }
+
+            claims = SessionTokenClaims.From(result.Principal, DateTimeOffset.FromUnixTimeSeconds(exp));
+            credentials.Claims = claims;
+            if (credentials.Hash is { } hash)
+            {
+                sessionTokens.Remember(hash, claims);
+            }
+        }
+
+        if (claims is not { TargetUser: { } target, Tenant: { } tokenTenant, SessionId: { } sessionId, SupportUser: { } supportUser })
+        {
+            return SupportIdentity.Refuse(ProblemCode.SupportSessionInvalid);
+        }
+
+        if (tokenTenant != tenant.Value)
+        {
+            return SupportIdentity.Refuse(ProblemCode.SupportSessionWrongTenant);
+        }
+
+        // The directory may have changed since the token was issued: the user must still exist.
+        return directory.TryFind(supportUser, out var user)
+            ? new SupportIdentity(user, target, sessionId, null)
+            : SupportIdentity.Refuse(ProblemCode.SupportSessionInvalid);
+    }
+
+    public void AuditLogin(HttpContext context, string who, string supportUser, TenantId tenant, string outcome, string? reason, string? sessionId = null, string action = "support-login")
+    {
+        var separator = who.IndexOf('$', StringComparison.Ordinal);
+        audit.TryWrite(new AuditEvent
+        {
+            Timestamp = time.GetUtcNow(),
+            Category = "authentication",
+            Action = action,
+            Outcome = outcome,
+            Reason = reason,
+            UserName = who,
+            UserId = supportUser,
+            TargetUserName = separator >= 0 && separator < who.Length - 1 ? who[(separator + 1)..] : null,
+            Tenant = tenant.Value,
+            SourceIp = context.Connection.RemoteIpAddress?.ToString(),
+            TraceId = System.Diagnostics.Activity.Current?.TraceId.ToString(),
+            Details = sessionId is null ? null : new Dictionary<string, string?> { ["sessionId"] = sessionId },
+        });
+    }
+
+    public void AuditLogout(HttpContext context, ClaimsPrincipal principal, TenantId tenant, string sessionId)
+    {
+        var supportUser = SessionTokenClaims.ActorSubject(principal.FindFirst("act")?.Value) ?? "(unknown)";
+        AuditLogin(context, $"{supportUser}${principal.FindFirst("sub")?.Value}", supportUser, tenant, "success", null, sessionId, action: "support-logout");
+    }
+
+    [LoggerMessage(EventId = 1610, Level = LogLevel.Warning, Message = "Support login failed for tenant {Tenant} from {Client}")]
+    private static partial void LogLoginFailed(ILogger logger, string tenant, string client);
+}
