@@ -159,8 +159,6 @@ internal sealed partial class DiscoveryKeySource : IDisposable
         {
             AutomaticRefreshInterval = _options.AutomaticRefreshInterval,
             RefreshInterval = _options.RefreshInterval,
-            // A rotated-out key must stop working when it leaves the JWKS, not an hour later.
-            UseLastKnownGoodConfiguration = false,
         };
 
     /// <summary>The innermost message: IdentityModel wraps the real cause (a refused connection, a 404) in IDX envelopes.</summary>
