@@ -27,7 +27,7 @@ internal sealed partial class DiscoveryKeySource : IDisposable
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _gate = new(1, 1);
     private ConfigurationManager<OpenIdConnectConfiguration> _manager;
-    private OpenIdConnectConfiguration? _current;
+    private volatile bool _answered;
     private DateTimeOffset? _lastKeyRefresh;
     private DateTimeOffset _retryAfter = DateTimeOffset.MinValue;
     private TimeSpan _failureBackoff = InitialFailureBackoff;
@@ -66,12 +66,10 @@ internal sealed partial class DiscoveryKeySource : IDisposable
 
     private async Task<OpenIdConnectConfiguration?> GetConfigurationAsync(CancellationToken cancellationToken)
     {
-        if (Volatile.Read(ref _current) is not null)
+        if (_answered)
         {
             // Returns at once; past AutomaticRefreshInterval the manager re-reads in the background.
-            var latest = await Volatile.Read(ref _manager).GetConfigurationAsync(cancellationToken);
-            Volatile.Write(ref _current, latest);
-            return latest;
+            return await Volatile.Read(ref _manager).GetConfigurationAsync(cancellationToken);
         }
 
         // Until the issuer has answered once, one caller fetches and the others wait for it; after a
@@ -80,9 +78,9 @@ internal sealed partial class DiscoveryKeySource : IDisposable
         await _gate.WaitAsync(cancellationToken);
         try
         {
-            if (_current is { } current)
+            if (_answered)
             {
-                return current;
+                return await _manager.GetConfigurationAsync(cancellationToken);
             }
 
             if (_time.GetUtcNow() < _retryAfter)
@@ -94,7 +92,7 @@ internal sealed partial class DiscoveryKeySource : IDisposable
             {
                 var configuration = await _manager.GetConfigurationAsync(CancellationToken.None);
                 _failureBackoff = InitialFailureBackoff;
-                Volatile.Write(ref _current, configuration);
+                _answered = true;
                 LogKeysLoaded(_logger, _name, configuration.SigningKeys.Count, MetadataAddress);
                 return configuration;
             }
@@ -117,8 +115,9 @@ internal sealed partial class DiscoveryKeySource : IDisposable
         await _gate.WaitAsync(cancellationToken);
         try
         {
-            // Another request refreshed while this one waited: judge the token against that.
-            if (_current is { } current && !ReferenceEquals(current, seen))
+            // Another request (or the background refresh) got newer keys meanwhile: judge the token against those.
+            var current = await _manager.GetConfigurationAsync(cancellationToken);
+            if (!ReferenceEquals(current, seen))
             {
                 return current;
             }
@@ -138,7 +137,6 @@ internal sealed partial class DiscoveryKeySource : IDisposable
             {
                 var configuration = await fresh.GetConfigurationAsync(CancellationToken.None);
                 Volatile.Write(ref _manager, fresh);
-                Volatile.Write(ref _current, configuration);
                 LogKeysRefreshed(_logger, _name, keyId, configuration.SigningKeys.Count, MetadataAddress);
                 return configuration;
             }
