@@ -2,12 +2,14 @@ using System.Security.Claims;
 using Gateway.Problems;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
 using Microsoft.Extensions.Options;
-using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 
 namespace Gateway.Management;
 
-/// <summary>JwtBearer for the management API, against the issuers of <see cref="ManagementOptions"/>.</summary>
+/// <summary>
+/// JwtBearer for the management API: one scheme serving every issuer of <see cref="ManagementOptions"/>,
+/// each token validated by <see cref="ManagementTokenHandler"/> against its own issuer only.
+/// </summary>
 internal static class ManagementAuthentication
 {
     public const string Scheme = "Management";
@@ -18,47 +20,35 @@ internal static class ManagementAuthentication
         services.AddOptionsWithValidateOnStart<ManagementOptions>()
             .Bind(configuration.GetSection(ManagementOptions.SectionName), o => o.ErrorOnUnknownConfiguration = true);
         services.AddSingleton<IValidateOptions<ManagementOptions>, ManagementOptionsValidator>();
+        services.AddSingleton<ManagementIssuers>();
 
         services.AddAuthentication()
             .AddJwtBearer(Scheme, _ => { });
         services.AddOptions<JwtBearerOptions>(Scheme)
-            .Configure<IOptions<ManagementOptions>>((bearer, management) => Configure(bearer, management.Value));
+            .Configure<ManagementIssuers>(Configure);
         services.AddAuthorizationBuilder()
             .AddPolicy(Policy, policy => policy.AddAuthenticationSchemes(Scheme).RequireAuthenticatedUser());
         return services;
     }
 
-    private static void Configure(JwtBearerOptions bearer, ManagementOptions management)
+    private static void Configure(JwtBearerOptions bearer, ManagementIssuers issuers)
     {
-        var issuers = management.Issuers.Values.ToDictionary(i => i.Issuer, StringComparer.Ordinal);
-        var keys = issuers.ToDictionary(
-            i => i.Key,
-            i => i.Value.SigningKey is not null
-                ? ManagementKeys.SymmetricKey(i.Value)
-                : ManagementKeys.TryImportPublicKey(i.Value.PublicKeyPem!, i.Value.KeyId)!,
-            StringComparer.Ordinal);
-
         bearer.MapInboundClaims = false;
-        bearer.RequireHttpsMetadata = false;
         bearer.IncludeErrorDetails = false;
+        bearer.TokenHandlers.Clear();
+        bearer.TokenHandlers.Add(new ManagementTokenHandler(issuers));
+        // The rules every issuer shares; the handler adds the token's own issuer, audience, keys and algorithms.
         bearer.TokenValidationParameters = new TokenValidationParameters
         {
-            ValidIssuers = issuers.Keys,
             ValidateIssuer = true,
             ValidateAudience = true,
-            // Each issuer's tokens must carry that issuer's audience (not just any configured one).
-            AudienceValidator = (audiences, token, _) =>
-                token is JsonWebToken jwt && issuers.TryGetValue(jwt.Issuer, out var issuer) && audiences.Contains(issuer.Audience, StringComparer.Ordinal),
-            // And be signed with that issuer's key (no cross-issuer key confusion).
-            IssuerSigningKeyResolver = (_, token, _, _) =>
-                token is JsonWebToken jwt && keys.TryGetValue(jwt.Issuer, out var key) ? [key] : [],
-            ValidAlgorithms = [SecurityAlgorithms.HmacSha256, SecurityAlgorithms.EcdsaSha256, SecurityAlgorithms.RsaSha256],
+            ValidateIssuerSigningKey = true,
             RequireExpirationTime = true,
             RequireSignedTokens = true,
             ValidateLifetime = true,
             ClockSkew = TimeSpan.FromSeconds(30),
-            NameClaimType = "sub",
-            RoleClaimType = "roles",
+            NameClaimType = ManagementCaller.SubjectClaim,
+            RoleClaimType = ManagementCaller.RoleClaim,
         };
         bearer.Events = new JwtBearerEvents
         {
@@ -73,12 +63,23 @@ internal static class ManagementAuthentication
     }
 }
 
-/// <summary>The authenticated caller of a management endpoint, from its token's claims.</summary>
+/// <summary>The authenticated caller of a management endpoint, as its token's issuer maps it.</summary>
 internal sealed record ManagementCaller(string Subject, string? Tenant, IReadOnlySet<string> Roles)
 {
     public const string PlatformAdmin = "platform-admin";
     public const string TenantAdmin = "tenant-admin";
     public const string TenantUser = "tenant-user";
+
+    internal const string SubjectClaim = "sub";
+    internal const string TenantClaim = "tenant";
+    internal const string RoleClaim = "roles";
+    internal const string IssuerClaim = "iss";
+
+    /// <summary>
+    /// The authentication type of the identity <see cref="ManagementTokenHandler"/> builds after a
+    /// token passed its issuer's checks and mapping; no other identity is read as a caller.
+    /// </summary>
+    internal const string IdentityType = "gateway-management";
 
     public bool IsPlatformAdmin => Roles.Contains(PlatformAdmin);
 
@@ -88,17 +89,35 @@ internal sealed record ManagementCaller(string Subject, string? Tenant, IReadOnl
     public bool IsTenantUserOf(string tenant) =>
         (Roles.Contains(TenantUser) || Roles.Contains(TenantAdmin)) && string.Equals(Tenant, tenant, StringComparison.Ordinal);
 
+    /// <summary>
+    /// The caller of a request the <c>Management</c> scheme authenticated. Which claims meant
+    /// subject, tenant and roles was decided by the mapping of the validated token's own issuer
+    /// (<see cref="ManagementClaimMapper"/>, chosen by its <c>iss</c>) when the token was validated;
+    /// this reads that result back, never the token's raw claims.
+    /// </summary>
     public static ManagementCaller? From(ClaimsPrincipal principal)
     {
-        var subject = principal.FindFirst("sub")?.Value;
-        if (string.IsNullOrWhiteSpace(subject))
+        var identity = principal.Identities.FirstOrDefault(i => i.IsAuthenticated && i.AuthenticationType == IdentityType);
+        var subject = identity?.FindFirst(SubjectClaim)?.Value;
+        if (identity is null || string.IsNullOrWhiteSpace(subject))
         {
             return null;
         }
 
-        var roles = principal.FindAll("roles")
-            .SelectMany(c => c.Value.Split(' ', StringSplitOptions.RemoveEmptyEntries))
-            .ToHashSet(StringComparer.Ordinal);
-        return new ManagementCaller(subject, principal.FindFirst("tenant")?.Value, roles);
+        var roles = identity.FindAll(RoleClaim).Select(c => c.Value).ToHashSet(StringComparer.Ordinal);
+        return new ManagementCaller(subject, identity.FindFirst(TenantClaim)?.Value, roles);
+    }
+
+    /// <summary>The identity that carries this caller from authentication to the endpoints.</summary>
+    internal ClaimsIdentity ToIdentity(string issuer)
+    {
+        var claims = new List<Claim> { new(SubjectClaim, Subject, ClaimValueTypes.String, issuer), new(IssuerClaim, issuer, ClaimValueTypes.String, issuer) };
+        if (Tenant is not null)
+        {
+            claims.Add(new Claim(TenantClaim, Tenant, ClaimValueTypes.String, issuer));
+        }
+
+        claims.AddRange(Roles.Order(StringComparer.Ordinal).Select(r => new Claim(RoleClaim, r, ClaimValueTypes.String, issuer)));
+        return new ClaimsIdentity(claims, IdentityType, SubjectClaim, RoleClaim);
     }
 }

@@ -1,6 +1,3 @@
-using System.Security.Cryptography;
-using Microsoft.Extensions.Options;
-
 namespace Gateway.Management;
 
 /// <summary>Who may call the management API (section <c>Management</c>).</summary>
@@ -16,11 +13,24 @@ internal sealed class ManagementOptions
 
     /// <summary>Largest management request body accepted.</summary>
     public int MaxRequestBodyBytes { get; init; } = 16 * 1024;
+
+    /// <summary>
+    /// Longest wait for an issuer's discovery document or JWKS. The fetch is shared by every
+    /// request waiting for that issuer's keys, so it is bounded by this, not by one caller.
+    /// </summary>
+    public TimeSpan MetadataTimeout { get; init; } = TimeSpan.FromSeconds(10);
 }
 
+/// <summary>
+/// One trusted issuer. Its keys come from exactly one of <see cref="SigningKey"/> (demo),
+/// <see cref="PublicKeyPem"/>, <see cref="Authority"/> or <see cref="MetadataAddress"/> (OIDC discovery).
+/// </summary>
 internal sealed class ManagementIssuerOptions
 {
-    /// <summary>The exact <c>iss</c> claim.</summary>
+    /// <summary>
+    /// The exact <c>iss</c> claim. Required for every kind of issuer: a discovery issuer's
+    /// document must name this same issuer, or its keys are not used.
+    /// </summary>
     public string Issuer { get; init; } = "";
 
     /// <summary>The <c>aud</c> the token must carry.</summary>
@@ -32,115 +42,68 @@ internal sealed class ManagementIssuerOptions
     /// </summary>
     public string? SigningKey { get; init; }
 
-    /// <summary>The issuer's public key (PEM, EC P-256 for ES256 or RSA for RS256): production issuers.</summary>
+    /// <summary>The issuer's public key (PEM, EC P-256 for ES256 or RSA for RS256): a static production key.</summary>
     public string? PublicKeyPem { get; init; }
 
-    /// <summary>Optional <c>kid</c> of the key.</summary>
+    /// <summary>Optional <c>kid</c> of <see cref="SigningKey"/> or <see cref="PublicKeyPem"/>.</summary>
     public string? KeyId { get; init; }
+
+    /// <summary>
+    /// OIDC discovery: the keys come from <c>{Authority}/.well-known/openid-configuration</c> and its
+    /// <c>jwks_uri</c>, cached and refreshed on rotation (a token with an unknown <c>kid</c>).
+    /// </summary>
+    public string? Authority { get; init; }
+
+    /// <summary>OIDC discovery from an explicit document address (instead of <see cref="Authority"/>).</summary>
+    public string? MetadataAddress { get; init; }
+
+    /// <summary>
+    /// Discovery documents and JWKS only over https (default). <c>false</c> is for tests and local
+    /// development; it is refused in a configuration marked <c>Gateway:Production</c>.
+    /// </summary>
+    public bool RequireHttpsMetadata { get; init; } = true;
+
+    /// <summary>
+    /// Least time between two refreshes caused by tokens with an unknown <c>kid</c> (as
+    /// JwtBearer's <c>RefreshInterval</c>), so forged <c>kid</c>s cannot make the gateway hammer the issuer.
+    /// </summary>
+    public TimeSpan RefreshInterval { get; init; } = Microsoft.IdentityModel.Tokens.BaseConfigurationManager.DefaultRefreshInterval;
+
+    /// <summary>How often the discovery document and JWKS are re-read anyway (as JwtBearer's <c>AutomaticRefreshInterval</c>).</summary>
+    public TimeSpan AutomaticRefreshInterval { get; init; } = Microsoft.IdentityModel.Tokens.BaseConfigurationManager.DefaultAutomaticRefreshInterval;
+
+    /// <summary>Where this issuer's tokens carry the caller's subject, tenant and roles.</summary>
+    public ManagementClaimOptions Claims { get; init; } = new();
+
+    /// <summary>
+    /// The issuer's role values → gateway roles (<c>platform-admin</c>, <c>tenant-admin</c>,
+    /// <c>tenant-user</c>). When given, roles it does not list are ignored; when absent, the
+    /// token's roles are taken as they are (only the gateway's own role names mean anything).
+    /// </summary>
+    public Dictionary<string, string> RoleMap { get; init; } = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// The one gateway tenant this issuer belongs to (e.g. one Keycloak realm per tenant): its
+    /// tokens are for this tenant whatever their claims say, and never carry <c>platform-admin</c>.
+    /// </summary>
+    public string? Tenant { get; init; }
+
+    /// <summary>The document OIDC discovery reads, or null for an issuer with a static key.</summary>
+    public string? DiscoveryDocumentAddress() =>
+        !string.IsNullOrWhiteSpace(MetadataAddress) ? MetadataAddress
+        : !string.IsNullOrWhiteSpace(Authority) ? Authority.TrimEnd('/') + "/.well-known/openid-configuration"
+        : null;
 }
 
-internal sealed class ManagementOptionsValidator(IConfiguration configuration) : IValidateOptions<ManagementOptions>
+/// <summary>
+/// Claim names (or dotted paths into JSON object claims, such as Keycloak's <c>realm_access.roles</c>)
+/// that carry the caller's identity in one issuer's tokens.
+/// </summary>
+internal sealed class ManagementClaimOptions
 {
-    public ValidateOptionsResult Validate(string? name, ManagementOptions options)
-    {
-        var failures = new List<string>();
-        var production = configuration.GetValue<bool>("Gateway:Production");
-        if (options.Issuers.Count == 0)
-        {
-            failures.Add("Management:Issuers: at least one token issuer must be configured.");
-        }
+    public string Subject { get; init; } = "sub";
 
-        var seen = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var (id, issuer) in options.Issuers)
-        {
-            var key = $"Management:Issuers:{id}";
-            if (string.IsNullOrWhiteSpace(issuer.Issuer))
-            {
-                failures.Add($"{key}:Issuer: required.");
-            }
-            else if (!seen.Add(issuer.Issuer))
-            {
-                failures.Add($"{key}:Issuer: '{issuer.Issuer}' is configured twice.");
-            }
+    public string Tenant { get; init; } = "tenant";
 
-            if (string.IsNullOrWhiteSpace(issuer.Audience))
-            {
-                failures.Add($"{key}:Audience: required.");
-            }
-
-            if (issuer.SigningKey is null == issuer.PublicKeyPem is null)
-            {
-                failures.Add($"{key}: set exactly one of SigningKey and PublicKeyPem.");
-            }
-
-            if (issuer.SigningKey is not null)
-            {
-                if (production)
-                {
-                    failures.Add($"{key}:SigningKey: shared demo keys are refused in a configuration marked Gateway:Production; configure PublicKeyPem.");
-                }
-
-                if (!TryBase64(issuer.SigningKey, out var bytes) || bytes.Length < 32)
-                {
-                    failures.Add($"{key}:SigningKey: must be base64 of at least 32 bytes.");
-                }
-            }
-
-            if (issuer.PublicKeyPem is not null && ManagementKeys.TryImportPublicKey(issuer.PublicKeyPem, issuer.KeyId) is null)
-            {
-                failures.Add($"{key}:PublicKeyPem: not a PEM EC P-256 or RSA public key.");
-            }
-        }
-
-        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
-    }
-
-    private static bool TryBase64(string text, out byte[] bytes)
-    {
-        try
-        {
-            bytes = Convert.FromBase64String(text);
-            return true;
-        }
-        catch (FormatException)
-        {
-            bytes = [];
-            return false;
-        }
-    }
-}
-
-internal static class ManagementKeys
-{
-    public static Microsoft.IdentityModel.Tokens.SecurityKey? TryImportPublicKey(string pem, string? keyId)
-    {
-        try
-        {
-            var ec = ECDsa.Create();
-            ec.ImportFromPem(pem);
-            if (ec.KeySize == 256)
-            {
-                return new Microsoft.IdentityModel.Tokens.ECDsaSecurityKey(ec) { KeyId = keyId };
-            }
-
-            ec.Dispose();
-        }
-        catch (Exception ex) when (ex is ArgumentException or CryptographicException)
-        {
-        }
-
-        try
-        {
-            var rsa = RSA.Create();
-            rsa.ImportFromPem(pem);
-            return rsa.KeySize >= 2048 ? new Microsoft.IdentityModel.Tokens.RsaSecurityKey(rsa) { KeyId = keyId } : null;
-        }
-        catch (Exception ex) when (ex is ArgumentException or CryptographicException)
-        {
-            return null;
-        }
-    }
-
-    public static Microsoft.IdentityModel.Tokens.SecurityKey SymmetricKey(ManagementIssuerOptions issuer) =>
-        new Microsoft.IdentityModel.Tokens.SymmetricSecurityKey(Convert.FromBase64String(issuer.SigningKey!)) { KeyId = issuer.KeyId };
+    public string Roles { get; init; } = "roles";
 }

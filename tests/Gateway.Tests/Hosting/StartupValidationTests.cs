@@ -1,4 +1,6 @@
+using System.Security.Cryptography;
 using System.Text.Json.Nodes;
+using Gateway.Cli;
 using Gateway.Hosting;
 using Gateway.Tests.Infrastructure;
 
@@ -83,6 +85,116 @@ public sealed class StartupValidationTests : IDisposable
             () => GatewayApp.CreateAsync(["--config-dir", Path.Combine(_config.Path, "nope")]));
 
         Assert.Contains("--config-dir", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Production_RefusesTheShippedDemoSigningKey_NamingIt()
+    {
+        var error = await StartExpectingFailureAsync("--Gateway:Production=true");
+
+        Assert.Contains(error.Errors, e => e.StartsWith("Management:Issuers:demo:SigningKey: is the demo key shipped in config/gateway.json", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Production_RefusesEverySymmetricKey()
+    {
+        var error = await StartExpectingFailureAsync(
+            "--Gateway:Production=true",
+            "--Management:Issuers:ops:Issuer=https://ops.example",
+            "--Management:Issuers:ops:Audience=gateway",
+            $"--Management:Issuers:ops:SigningKey={Convert.ToBase64String(RandomNumberGenerator.GetBytes(32))}");
+
+        Assert.Contains(error.Errors, e => e.StartsWith("Management:Issuers:ops:SigningKey: shared symmetric keys are refused in a configuration marked Gateway:Production", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Production_RefusesMetadataOverHttp_AndRequireHttpsMetadataFalse_OneLineEach()
+    {
+        var error = await StartExpectingFailureAsync(
+            "--Gateway:Production=true",
+            "--Management:Issuers:kc:Issuer=http://keycloak.internal/realms/acme",
+            "--Management:Issuers:kc:Audience=gateway",
+            "--Management:Issuers:kc:Authority=http://keycloak.internal/realms/acme",
+            "--Management:Issuers:kc:RequireHttpsMetadata=false");
+
+        Assert.Single(error.Errors, e => e.StartsWith("Management:Issuers:kc:Authority: metadata over http is refused", StringComparison.Ordinal));
+        Assert.Single(error.Errors, e => e.StartsWith("Management:Issuers:kc:RequireHttpsMetadata: must be true in a configuration marked Gateway:Production", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task HttpMetadata_NeedsRequireHttpsMetadataFalse_EvenOutsideProduction()
+    {
+        var error = await StartExpectingFailureAsync(
+            "--Management:Issuers:kc:Issuer=http://keycloak.internal/realms/acme",
+            "--Management:Issuers:kc:Audience=gateway",
+            "--Management:Issuers:kc:MetadataAddress=http://keycloak.internal/realms/acme/.well-known/openid-configuration");
+
+        Assert.Contains(error.Errors, e => e.StartsWith("Management:Issuers:kc:MetadataAddress: must be https, unless RequireHttpsMetadata is false", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Production_AcceptsAnHttpsDiscoveryIssuer_InPlaceOfTheDemoKey()
+    {
+        using var supportKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+
+        // Environment-style overrides blank the demo key (a key cannot be removed, only emptied).
+        await using var gateway = await GatewayHost.StartAsync(
+            _config,
+            new Dictionary<string, Uri>(),
+            [
+                "--Gateway:Production=true",
+                $"--Support:SigningKeyPem={supportKey.ExportPkcs8PrivateKeyPem()}",
+                "--Management:Issuers:demo:SigningKey=",
+                "--Management:Issuers:demo:KeyId=",
+                "--Management:Issuers:demo:Issuer=https://login.example.com/realms/ops",
+                "--Management:Issuers:demo:Authority=https://login.example.com/realms/ops",
+            ]);
+
+        Assert.NotEqual(0, gateway.Port);
+    }
+
+    [Fact]
+    public async Task ConfigCheck_OfAProductionConfigurationWithDemoKeys_Exits2_WithOneLinePerProblem()
+    {
+        var settingsPath = Path.Combine(_config.Path, "gateway.json");
+        var settings = JsonNode.Parse(File.ReadAllText(settingsPath))!;
+        settings["Gateway"]!["Production"] = true;
+        settings["Gateway"]!["Demo"]!["HostSampleApps"] = false;
+        settings["Management"]!["Issuers"]!["kc"] = new JsonObject
+        {
+            ["Issuer"] = "http://keycloak.internal/realms/acme",
+            ["Audience"] = "gateway",
+            ["Authority"] = "http://keycloak.internal/realms/acme",
+            ["RequireHttpsMetadata"] = false,
+        };
+        File.WriteAllText(settingsPath, settings.ToJsonString());
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+
+        var exit = await CliVerbs.RunAsync(["config", "check", "--config-dir", _config.Path], TextReader.Null, output, error);
+
+        Assert.Equal(2, exit);
+        var lines = error.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        Assert.Single(lines, l => l.StartsWith("- Management:Issuers:demo:SigningKey:", StringComparison.Ordinal));
+        Assert.Single(lines, l => l.StartsWith("- Management:Issuers:kc:Authority:", StringComparison.Ordinal));
+        Assert.Single(lines, l => l.StartsWith("- Management:Issuers:kc:RequireHttpsMetadata:", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("Management:Issuers:demo: set exactly one of SigningKey, PublicKeyPem, Authority and MetadataAddress (found SigningKey, Authority)", "--Management:Issuers:demo:Authority=https://login.example.com/realms/ops")]
+    [InlineData("Management:Issuers:demo:KeyId:", "--Management:Issuers:demo:SigningKey=", "--Management:Issuers:demo:Authority=https://login.example.com/realms/ops")]
+    [InlineData("Management:Issuers:demo:Authority:", "--Management:Issuers:demo:SigningKey=", "--Management:Issuers:demo:KeyId=", "--Management:Issuers:demo:Authority=login.example.com")]
+    [InlineData("Management:Issuers:demo:RoleMap:admins:", "--Management:Issuers:demo:RoleMap:admins=administrator")]
+    [InlineData("Management:Issuers:demo:RoleMap:ops:", "--Management:Issuers:demo:Tenant=acme", "--Management:Issuers:demo:RoleMap:ops=platform-admin")]
+    [InlineData("Management:Issuers:demo:Tenant:", "--Management:Issuers:demo:Tenant=initech")]
+    [InlineData("Management:Issuers:demo:Claims:Roles:", "--Management:Issuers:demo:Claims:Roles=realm_access..roles")]
+    [InlineData("Management:Issuers:demo:RefreshInterval:", "--Management:Issuers:demo:RefreshInterval=00:00:00.100")]
+    [InlineData("Management:MetadataTimeout:", "--Management:MetadataTimeout=00:00:00")]
+    public async Task InvalidIssuerSetting_StopsStartup_NamingTheKey(string line, params string[] settings)
+    {
+        var error = await StartExpectingFailureAsync(settings);
+
+        Assert.Contains(error.Errors, e => e.StartsWith(line, StringComparison.Ordinal));
     }
 
     public void Dispose() => _config.Dispose();

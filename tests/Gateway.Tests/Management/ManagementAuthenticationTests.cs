@@ -58,6 +58,8 @@ public sealed class ManagementAuthenticationTests : IAsyncLifetime
             Mint(DemoIssuer, DemoAudience, key, DateTime.UtcNow.AddMinutes(-2)),                            // expired beyond the 30 s skew
             new JsonWebTokenHandler().CreateToken("""{"iss":"https://demo-issuer.gateway.invalid","aud":"support-gateway-management","sub":"olivia","roles":["platform-admin"],"exp":4102444800}"""), // unsigned (alg none)
             "not-a-jwt",
+            new JsonWebTokenHandler().CreateToken("""{"iss":42,"aud":"support-gateway-management","sub":"olivia","roles":["platform-admin"],"exp":4102444800}""", new SigningCredentials(new SymmetricSecurityKey(key), SecurityAlgorithms.HmacSha256)), // iss not a string
+            new JsonWebTokenHandler().CreateToken("""{"iss":"https://demo-issuer.gateway.invalid","aud":"support-gateway-management","roles":["platform-admin"],"exp":4102444800}""", new SigningCredentials(new SymmetricSecurityKey(key), SecurityAlgorithms.HmacSha256)), // no subject
         };
     }
 
