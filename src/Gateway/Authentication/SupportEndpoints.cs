@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Gateway.Grants;
-using Gateway.Hosting;
+using Gateway.Management;
 using Gateway.Policy;
 using Gateway.Problems;
 using Gateway.Tenancy;
@@ -31,8 +31,6 @@ internal sealed partial class SupportJsonContext : JsonSerializerContext;
 /// <summary><c>POST /_gateway/support/login</c>, <c>POST /_gateway/support/logout</c> and the JWKS.</summary>
 internal static class SupportEndpoints
 {
-    private const int MaxLoginBodyBytes = 4096;
-
     public static RouteGroupBuilder MapSupportEndpoints(this RouteGroupBuilder gateway)
     {
         gateway.MapGet("/.well-known/jwks.json", (HttpContext http, GatewaySigningKey key) =>
@@ -41,13 +39,14 @@ internal static class SupportEndpoints
             http.Response.Headers.CacheControl = "public, max-age=300";
             return http.Response.Body.WriteAsync(key.Jwks, http.RequestAborted).AsTask();
         });
-        gateway.MapPost("/support/login", LoginAsync);
+        gateway.MapPost("/support/login", LoginAsync).AddEndpointFilter<JsonBodyFilter>();
         gateway.MapPost("/support/logout", LogoutAsync);
         return gateway;
     }
 
     private static async Task LoginAsync(
         HttpContext http,
+        JsonBody<SupportLoginRequest> body,
         SupportAuthenticator authenticator,
         SupportAccessReader accessReader,
         SupportTokens tokens,
@@ -56,13 +55,8 @@ internal static class SupportEndpoints
         IOptions<SupportOptions> options,
         TimeProvider time)
     {
-        var request = await ReadAsync(http);
-        if (request is null)
-        {
-            return;
-        }
-
-        if (string.IsNullOrEmpty(request.Username) || string.IsNullOrEmpty(request.Password))
+        var request = body.Value;
+        if (request is null || string.IsNullOrEmpty(request.Username) || string.IsNullOrEmpty(request.Password))
         {
             await GatewayProblem.Create(ProblemCode.InvalidRequest, "username and password are required.").WriteAsync(http);
             return;
@@ -171,38 +165,5 @@ internal static class SupportEndpoints
             MaxAge = TimeSpan.Zero,
         });
         http.Response.StatusCode = StatusCodes.Status204NoContent;
-    }
-
-    private static async Task<SupportLoginRequest?> ReadAsync(HttpContext http)
-    {
-        if (!http.Request.HasJsonContentType())
-        {
-            await GatewayProblem.Create(ProblemCode.UnsupportedMediaType).WriteAsync(http);
-            return null;
-        }
-
-        try
-        {
-            var body = await BoundedBody.ReadAsync(http.Request, MaxLoginBodyBytes, http.RequestAborted);
-            if (body is null)
-            {
-                await GatewayProblem.Create(ProblemCode.RequestTooLarge).WriteAsync(http);
-                return null;
-            }
-
-            var request = JsonSerializer.Deserialize(body, SupportJsonContext.Default.SupportLoginRequest);
-            if (request is null)
-            {
-                await GatewayProblem.Create(ProblemCode.InvalidRequest, "A JSON object is required.").WriteAsync(http);
-            }
-
-            return request;
-        }
-        catch (JsonException)
-        {
-            // Never echo the body: it holds a password.
-            await GatewayProblem.Create(ProblemCode.InvalidRequest, "The body is not the expected JSON object {\"username\", \"password\"}.").WriteAsync(http);
-            return null;
-        }
     }
 }

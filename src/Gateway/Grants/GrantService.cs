@@ -21,13 +21,9 @@ internal sealed class GrantService(
 
     private GrantsOptions Options => grantsOptions.Value;
 
+    /// <summary>Enables support: any user of the tenant (the endpoint's policy has checked the caller belongs to it).</summary>
     public async Task<Outcome<SupportGrant>> CreateAsync(ManagementCaller caller, string tenant, CreateGrantRequest request, CancellationToken cancellationToken)
     {
-        if (Authorize(caller, tenant, allowPlatformAdmin: false, requireTenantAdmin: false) is { } refused)
-        {
-            return Outcome<SupportGrant>.Fail(refused.Problem!, refused.Detail);
-        }
-
         var errors = new List<string>();
         if (request.Reason is { } reason && (reason.Length > Options.MaxReasonLength || reason.Any(c => char.IsControl(c) && c is not '\n' and not '\t')))
         {
@@ -122,36 +118,17 @@ internal sealed class GrantService(
         return grant;
     }
 
-    public async Task<Outcome<SupportGrant>> GetAsync(ManagementCaller caller, string tenant, string id, CancellationToken cancellationToken)
-    {
-        if (Authorize(caller, tenant, allowPlatformAdmin: true, requireTenantAdmin: false) is { } refused)
-        {
-            return Outcome<SupportGrant>.Fail(refused.Problem!, refused.Detail);
-        }
-
-        return GrantId.TryParse(id, out var grantId) && await store.GetGrantAsync(tenant, grantId, cancellationToken) is { } grant
+    public async Task<Outcome<SupportGrant>> GetAsync(string tenant, string id, CancellationToken cancellationToken) =>
+        GrantId.TryParse(id, out var grantId) && await store.GetGrantAsync(tenant, grantId, cancellationToken) is { } grant
             ? grant
             : Outcome<SupportGrant>.Fail(ProblemCode.GrantNotFound);
-    }
 
-    public async Task<Outcome<IReadOnlyList<SupportGrant>>> ListAsync(ManagementCaller caller, string tenant, bool includeHistory, CancellationToken cancellationToken)
-    {
-        if (Authorize(caller, tenant, allowPlatformAdmin: true, requireTenantAdmin: true) is { } refused)
-        {
-            return Outcome<IReadOnlyList<SupportGrant>>.Fail(refused.Problem!, refused.Detail);
-        }
-
-        return Outcome<IReadOnlyList<SupportGrant>>.From(await store.ListGrantsAsync(tenant, includeHistory, cancellationToken));
-    }
+    public Task<IReadOnlyList<SupportGrant>> ListAsync(string tenant, bool includeHistory, CancellationToken cancellationToken) =>
+        store.ListGrantsAsync(tenant, includeHistory, cancellationToken);
 
     /// <summary>Disables one grant: its creator, or a tenant admin of the tenant.</summary>
     public async Task<Outcome<SupportGrant>> RevokeAsync(ManagementCaller caller, string tenant, string id, CancellationToken cancellationToken)
     {
-        if (Authorize(caller, tenant, allowPlatformAdmin: false, requireTenantAdmin: false) is { } refused)
-        {
-            return Outcome<SupportGrant>.Fail(refused.Problem!, refused.Detail);
-        }
-
         if (!GrantId.TryParse(id, out var grantId) || await store.GetGrantAsync(tenant, grantId, cancellationToken) is not { } grant)
         {
             return Outcome<SupportGrant>.Fail(ProblemCode.GrantNotFound);
@@ -182,11 +159,6 @@ internal sealed class GrantService(
     /// <summary>A tenant admin's disable: revokes every active grant of the tenant.</summary>
     public async Task<Outcome<IReadOnlyList<SupportGrant>>> RevokeAllAsync(ManagementCaller caller, string tenant, CancellationToken cancellationToken)
     {
-        if (Authorize(caller, tenant, allowPlatformAdmin: false, requireTenantAdmin: true) is { } refused)
-        {
-            return Outcome<IReadOnlyList<SupportGrant>>.Fail(refused.Problem!, refused.Detail);
-        }
-
         // The change is made only if its audit event has room: never a change that goes unrecorded.
         using var room = audit.TryReserve();
         if (room is null)
@@ -199,18 +171,12 @@ internal sealed class GrantService(
         return Outcome<IReadOnlyList<SupportGrant>>.From(revoked);
     }
 
-    public async Task<Outcome<PlatformSupportSettings>> GetPlatformSettingsAsync(ManagementCaller caller, CancellationToken cancellationToken) =>
-        caller.IsPlatformAdmin
-            ? await store.GetPlatformSettingsAsync(cancellationToken)
-            : Outcome<PlatformSupportSettings>.Fail(ProblemCode.ManagementForbidden, "Platform settings are for platform admins.");
+    public Task<PlatformSupportSettings> GetPlatformSettingsAsync(CancellationToken cancellationToken) =>
+        store.GetPlatformSettingsAsync(cancellationToken);
 
+    /// <summary>Platform admins only (the endpoint's policy).</summary>
     public async Task<Outcome<PlatformSupportSettings>> SetPlatformSettingsAsync(ManagementCaller caller, PlatformSettingsRequest request, CancellationToken cancellationToken)
     {
-        if (!caller.IsPlatformAdmin)
-        {
-            return Outcome<PlatformSupportSettings>.Fail(ProblemCode.ManagementForbidden, "Platform settings are for platform admins.");
-        }
-
         if (request.RequestDurationHours < 1 || request.RequestDurationHours > Options.MaxDurationHours)
         {
             return Outcome<PlatformSupportSettings>.Fail(ProblemCode.InvalidRequest, $"requestDurationHours: from 1 to {Options.MaxDurationHours}.");
@@ -241,13 +207,9 @@ internal sealed class GrantService(
         return settings;
     }
 
+    /// <summary>Platform admins only (the endpoint's policy).</summary>
     public async Task<Outcome<TenantSupportOverride>> SetTenantOverrideAsync(ManagementCaller caller, string tenant, TenantOverrideRequest request, CancellationToken cancellationToken)
     {
-        if (!caller.IsPlatformAdmin)
-        {
-            return Outcome<TenantSupportOverride>.Fail(ProblemCode.ManagementForbidden, "Tenant overrides are for platform admins.");
-        }
-
         if (!tenancy.Value.Tenants.ContainsKey(tenant))
         {
             return Outcome<TenantSupportOverride>.Fail(ProblemCode.TenantNotFound);
@@ -274,38 +236,6 @@ internal sealed class GrantService(
             ["until"] = request.Until?.ToString("O"),
         });
         return value;
-    }
-
-    /// <summary>Who may look at a tenant's support status: its users and platform admins.</summary>
-    public Outcome<bool> AuthorizeStatus(ManagementCaller caller, string tenant) =>
-        Authorize(caller, tenant, allowPlatformAdmin: true, requireTenantAdmin: false) is { } refused
-            ? Outcome<bool>.Fail(refused.Problem!, refused.Detail)
-            : true;
-
-    /// <summary>
-    /// The tenant check comes first, so a token of another tenant learns nothing about this one
-    /// (not even whether it exists).
-    /// </summary>
-    private Outcome<bool>? Authorize(ManagementCaller caller, string tenant, bool allowPlatformAdmin, bool requireTenantAdmin)
-    {
-        if (allowPlatformAdmin && caller.IsPlatformAdmin)
-        {
-            return tenancy.Value.Tenants.ContainsKey(tenant) ? null : Outcome<bool>.Fail(ProblemCode.TenantNotFound);
-        }
-
-        if (!caller.IsTenantUserOf(tenant))
-        {
-            return caller.Tenant is not null && caller.Tenant != tenant
-                ? Outcome<bool>.Fail(ProblemCode.WrongTenant)
-                : Outcome<bool>.Fail(ProblemCode.ManagementForbidden, "A tenant-user or tenant-admin token of this tenant is required.");
-        }
-
-        if (requireTenantAdmin && !caller.IsTenantAdminOf(tenant))
-        {
-            return Outcome<bool>.Fail(ProblemCode.ManagementForbidden, "A tenant-admin token is required.");
-        }
-
-        return tenancy.Value.Tenants.ContainsKey(tenant) ? null : Outcome<bool>.Fail(ProblemCode.TenantNotFound);
     }
 
     private void Audit(IAuditReservation room, ManagementCaller caller, string? tenant, string action, IReadOnlyList<GrantId>? grants, IReadOnlyDictionary<string, string?>? details)

@@ -57,6 +57,10 @@ public static partial class GatewayApp
         builder.Services.AddGatewayAudit(builder.Configuration);
         builder.Services.AddHostedService<ConfigurationAuditService>();
         builder.Services.AddGatewayHealth();
+        builder.Services.AddGatewayJson();
+        builder.Services.AddProblemDetails();
+        builder.Services.AddExceptionHandler<GatewayExceptionHandler>();
+        builder.Services.AddManagementAuthorization();
         builder.Services.AddOptionsWithValidateOnStart<DemoOptions>()
             .Bind(builder.Configuration.GetSection(DemoOptions.SectionName), o => o.ErrorOnUnknownConfiguration = true);
         builder.Services.AddSingleton<IValidateOptions<DemoOptions>, DemoOptionsValidator>();
@@ -67,6 +71,7 @@ public static partial class GatewayApp
         var app = builder.Build();
         await InitializeAsync(app, configDir);
 
+        app.UseExceptionHandler();
         app.UseMiddleware<TenantResolutionMiddleware>();
         app.UseAuthentication();
         app.UseAuthorization();

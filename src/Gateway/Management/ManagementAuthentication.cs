@@ -108,6 +108,9 @@ internal sealed record ManagementCaller(string Subject, string? Tenant, IReadOnl
         return new ManagementCaller(subject, identity.FindFirst(TenantClaim)?.Value, roles);
     }
 
+    /// <summary>Binds the caller as an endpoint parameter (authorization has already required one).</summary>
+    public static ValueTask<ManagementCaller?> BindAsync(HttpContext context) => ValueTask.FromResult(From(context.User));
+
     /// <summary>The identity that carries this caller from authentication to the endpoints.</summary>
     internal ClaimsIdentity ToIdentity(string issuer)
     {

@@ -1,214 +1,144 @@
-using System.Text.Json;
-using System.Text.Json.Serialization.Metadata;
 using Gateway.Grants;
-using Gateway.Hosting;
 using Gateway.Problems;
-using Microsoft.Extensions.Options;
+using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Gateway.Management;
 
-/// <summary>The grant and platform endpoints of PRODUCT.md §5, under <c>/_gateway</c>.</summary>
+/// <summary>
+/// The grant and platform endpoints under <c>/_gateway</c>. Who may call each is an authorization
+/// policy on the endpoint (<see cref="ManagementPolicies"/>); bodies are bound strictly
+/// (<see cref="JsonBody{T}"/>); results are typed. A grant store that cannot answer becomes
+/// 503 <c>grant_store.unavailable</c> in the gateway's exception handler.
+/// </summary>
 internal static class ManagementEndpoints
 {
     public static RouteGroupBuilder MapGatewayManagement(this RouteGroupBuilder gateway)
     {
-        var management = gateway.MapGroup("").RequireAuthorization(ManagementAuthentication.Policy);
+        var management = gateway.MapGroup("")
+            .AddEndpointFilter<JsonBodyFilter>()
+            .AddEndpointFilter<NoStoreFilter>();
 
-        management.MapGet("/platform/support", (HttpContext http, GrantService grants) =>
-            Run(http, caller => grants.GetPlatformSettingsAsync(caller, http.RequestAborted), s => s, ManagementJsonContext.Default.PlatformSupportSettings));
+        var platform = management.MapGroup("/platform").RequireAuthorization(ManagementPolicies.PlatformAdmin);
+        platform.MapGet("/support", GetPlatformSettingsAsync);
+        platform.MapPut("/support", SetPlatformSettingsAsync);
+        platform.MapPut("/tenants/{tenant}/support", SetTenantOverrideAsync);
 
-        management.MapPut("/platform/support", (HttpContext http, GrantService grants) =>
-            RunWithBody(http, ManagementJsonContext.Default.PlatformSettingsRequest,
-                (caller, body) => grants.SetPlatformSettingsAsync(caller, body, http.RequestAborted),
-                s => s, ManagementJsonContext.Default.PlatformSupportSettings));
-
-        management.MapPut("/platform/tenants/{tenant}/support", (HttpContext http, string tenant, GrantService grants) =>
-            RunWithBody(http, ManagementJsonContext.Default.TenantOverrideRequest,
-                (caller, body) => grants.SetTenantOverrideAsync(caller, tenant, body, http.RequestAborted),
-                o => o, ManagementJsonContext.Default.TenantSupportOverride));
-
-        var tenantSupport = management.MapGroup("/tenants/{tenant}/support");
-
-        tenantSupport.MapPost("/grants", (HttpContext http, string tenant, GrantService grants, TimeProvider time) =>
-            RunWithBody(http, ManagementJsonContext.Default.CreateGrantRequest,
-                (caller, body) => grants.CreateAsync(caller, tenant, body, http.RequestAborted),
-                g => GrantView.From(g, time.GetUtcNow()), ManagementJsonContext.Default.GrantView,
-                StatusCodes.Status201Created, g => $"/_gateway/tenants/{tenant}/support/grants/{g.Id}",
-                emptyBody: () => new CreateGrantRequest()));
-
-        tenantSupport.MapGet("/grants", (HttpContext http, string tenant, GrantService grants, TimeProvider time) =>
-        {
-            var status = http.Request.Query["status"].ToString();
-            if (status is not ("" or "active" or "all"))
-            {
-                return GatewayProblem.Create(ProblemCode.InvalidRequest, "status: 'active' or 'all'.").WriteAsync(http);
-            }
-
-            var all = status == "all";
-            return Run(http, caller => grants.ListAsync(caller, tenant, all, http.RequestAborted),
-                list => new GrantListView(tenant, all ? "all" : "active", [.. list.Select(g => GrantView.From(g, time.GetUtcNow()))]),
-                ManagementJsonContext.Default.GrantListView);
-        });
-
-        tenantSupport.MapGet("/grants/{id}", (HttpContext http, string tenant, string id, GrantService grants, TimeProvider time) =>
-            Run(http, caller => grants.GetAsync(caller, tenant, id, http.RequestAborted),
-                g => GrantView.From(g, time.GetUtcNow()), ManagementJsonContext.Default.GrantView));
-
-        tenantSupport.MapDelete("/grants/{id}", (HttpContext http, string tenant, string id, GrantService grants, TimeProvider time) =>
-            Run(http, caller => grants.RevokeAsync(caller, tenant, id, http.RequestAborted),
-                g => GrantView.From(g, time.GetUtcNow()), ManagementJsonContext.Default.GrantView));
-
-        tenantSupport.MapDelete("/grants", (HttpContext http, string tenant, GrantService grants, TimeProvider time) =>
-            Run(http, caller => grants.RevokeAllAsync(caller, tenant, http.RequestAborted),
-                list => new RevokedView(tenant, [.. list.Select(g => GrantView.From(g, time.GetUtcNow()))]),
-                ManagementJsonContext.Default.RevokedView));
-
-        tenantSupport.MapGet("/status", async (HttpContext http, string tenant, GrantService grants, SupportAccessReader reader) =>
-        {
-            if (ManagementCaller.From(http.User) is not { } caller)
-            {
-                await GatewayProblem.Create(ProblemCode.ManagementUnauthenticated).WriteAsync(http);
-                return;
-            }
-
-            var allowed = grants.AuthorizeStatus(caller, tenant);
-            if (!allowed.Succeeded)
-            {
-                await GatewayProblem.Create(allowed.Problem!, allowed.Detail).WriteAsync(http);
-                return;
-            }
-
-            var result = await reader.GetAsync(tenant, http.RequestAborted);
-            if (result.Access is not { } access)
-            {
-                await GatewayProblem.Create(ProblemCode.GrantStoreUnavailable).WriteAsync(http);
-                return;
-            }
-
-            var view = new SupportStatusView(
-                tenant,
-                access.IsActive,
-                access.Until,
-                [.. access.Entries.Select(e => e.Source switch
-                {
-                    SupportAccessSource.Grant => "grant",
-                    SupportAccessSource.Platform => "platform",
-                    _ => "tenant-override",
-                }).Distinct()],
-                access.IsActive ? access.DenyData : null,
-                access.IsActive ? access.DenyConfig : null,
-                [.. access.GrantIds],
-                access.DeniedBy);
-            await WriteJsonAsync(http, view, ManagementJsonContext.Default.SupportStatusView, StatusCodes.Status200OK);
-        });
-
+        var support = management.MapGroup("/tenants/{tenant}/support");
+        support.MapPost("/grants", CreateGrantAsync).RequireAuthorization(ManagementPolicies.TenantMemberOnly);
+        support.MapGet("/grants", ListGrantsAsync).RequireAuthorization(ManagementPolicies.TenantAdmin);
+        support.MapGet("/grants/{id}", GetGrantAsync).RequireAuthorization(ManagementPolicies.TenantMember);
+        support.MapDelete("/grants/{id}", RevokeGrantAsync).RequireAuthorization(ManagementPolicies.TenantMemberOnly);
+        support.MapDelete("/grants", RevokeAllAsync).RequireAuthorization(ManagementPolicies.TenantAdminOnly);
+        support.MapGet("/status", GetStatusAsync).RequireAuthorization(ManagementPolicies.TenantMember);
         return gateway;
     }
 
-    private static async Task Run<T, TView>(HttpContext http, Func<ManagementCaller, Task<Outcome<T>>> action, Func<T, TView> view, JsonTypeInfo<TView> typeInfo)
+    private static async Task<Results<Ok<PlatformSupportSettings>, GatewayProblem>> GetPlatformSettingsAsync(GrantService grants, CancellationToken cancellationToken) =>
+        TypedResults.Ok(await grants.GetPlatformSettingsAsync(cancellationToken));
+
+    private static async Task<Results<Ok<PlatformSupportSettings>, GatewayProblem>> SetPlatformSettingsAsync(
+        JsonBody<PlatformSettingsRequest> body, ManagementCaller caller, GrantService grants, CancellationToken cancellationToken)
     {
-        if (ManagementCaller.From(http.User) is not { } caller)
+        if (body.Value is not { } request)
         {
-            await GatewayProblem.Create(ProblemCode.ManagementUnauthenticated).WriteAsync(http);
-            return;
+            return GatewayProblem.Create(ProblemCode.InvalidRequest, "A JSON body is required.");
         }
 
-        await Complete(http, () => action(caller), view, typeInfo, StatusCodes.Status200OK, null);
+        var outcome = await grants.SetPlatformSettingsAsync(caller, request, cancellationToken);
+        return outcome.Succeeded ? TypedResults.Ok(outcome.Value) : outcome.ToProblem();
     }
 
-    private static async Task RunWithBody<TBody, T, TView>(
-        HttpContext http,
-        JsonTypeInfo<TBody> bodyType,
-        Func<ManagementCaller, TBody, Task<Outcome<T>>> action,
-        Func<T, TView> view,
-        JsonTypeInfo<TView> typeInfo,
-        int successStatus = StatusCodes.Status200OK,
-        Func<T, string>? location = null,
-        Func<TBody>? emptyBody = null)
-        where TBody : class
+    private static async Task<Results<Ok<TenantSupportOverride>, GatewayProblem>> SetTenantOverrideAsync(
+        string tenant, JsonBody<TenantOverrideRequest> body, ManagementCaller caller, GrantService grants, CancellationToken cancellationToken)
     {
-        if (ManagementCaller.From(http.User) is not { } caller)
+        if (body.Value is not { } request)
         {
-            await GatewayProblem.Create(ProblemCode.ManagementUnauthenticated).WriteAsync(http);
-            return;
+            return GatewayProblem.Create(ProblemCode.InvalidRequest, "A JSON body is required.");
         }
 
-        var body = await ReadBodyAsync(http, bodyType, emptyBody);
-        if (body.Problem is not null)
-        {
-            await GatewayProblem.Create(body.Problem, body.Detail).WriteAsync(http);
-            return;
-        }
-
-        await Complete(http, () => action(caller, body.Value!), view, typeInfo, successStatus, location);
+        var outcome = await grants.SetTenantOverrideAsync(caller, tenant, request, cancellationToken);
+        return outcome.Succeeded ? TypedResults.Ok(outcome.Value) : outcome.ToProblem();
     }
 
-    private static async Task Complete<T, TView>(HttpContext http, Func<Task<Outcome<T>>> action, Func<T, TView> view, JsonTypeInfo<TView> typeInfo, int successStatus, Func<T, string>? location)
+    private static async Task<Results<Created<GrantView>, GatewayProblem>> CreateGrantAsync(
+        string tenant, JsonBody<CreateGrantRequest> body, ManagementCaller caller, GrantService grants, TimeProvider time, CancellationToken cancellationToken)
     {
-        Outcome<T> outcome;
-        try
-        {
-            outcome = await action();
-        }
-        catch (GrantStoreUnavailableException ex)
-        {
-            await GatewayProblem.Create(ProblemCode.GrantStoreUnavailable, ex.Message).WriteAsync(http);
-            return;
-        }
-
-        if (!outcome.Succeeded)
-        {
-            await GatewayProblem.Create(outcome.Problem!, outcome.Detail).WriteAsync(http);
-            return;
-        }
-
-        if (location is not null)
-        {
-            http.Response.Headers.Location = location(outcome.Value!);
-        }
-
-        await WriteJsonAsync(http, view(outcome.Value!), typeInfo, successStatus);
+        var outcome = await grants.CreateAsync(caller, tenant, body.Value ?? new CreateGrantRequest(), cancellationToken);
+        return outcome.Succeeded
+            ? TypedResults.Created($"/_gateway/tenants/{tenant}/support/grants/{outcome.Value!.Id}", GrantView.From(outcome.Value, time.GetUtcNow()))
+            : outcome.ToProblem();
     }
 
-    /// <summary>Reads a small JSON body strictly: right media type, bounded size, no unknown fields.</summary>
-    private static async Task<Outcome<TBody>> ReadBodyAsync<TBody>(HttpContext http, JsonTypeInfo<TBody> type, Func<TBody>? emptyBody)
-        where TBody : class
+    private static async Task<Results<Ok<GrantListView>, GatewayProblem>> ListGrantsAsync(
+        string tenant, string? status, GrantService grants, TimeProvider time, CancellationToken cancellationToken)
     {
-        var limit = http.RequestServices.GetRequiredService<IOptions<ManagementOptions>>().Value.MaxRequestBodyBytes;
-        var body = await BoundedBody.ReadAsync(http.Request, limit, http.RequestAborted);
-        if (body is null)
+        if (status is not (null or "" or "active" or "all"))
         {
-            return Outcome<TBody>.Fail(ProblemCode.RequestTooLarge, $"At most {limit} bytes.");
+            return GatewayProblem.Create(ProblemCode.InvalidRequest, "status: 'active' or 'all'.");
         }
 
-        if (body.Length == 0)
-        {
-            return emptyBody is not null ? emptyBody() : Outcome<TBody>.Fail(ProblemCode.InvalidRequest, "A JSON body is required.");
-        }
-
-        if (!http.Request.HasJsonContentType())
-        {
-            return Outcome<TBody>.Fail(ProblemCode.UnsupportedMediaType);
-        }
-
-        try
-        {
-            return JsonSerializer.Deserialize(body, type) is { } value
-                ? value
-                : Outcome<TBody>.Fail(ProblemCode.InvalidRequest, "A JSON object is required.");
-        }
-        catch (JsonException ex)
-        {
-            // The message names the JSON path and the problem, never echoes the body.
-            return Outcome<TBody>.Fail(ProblemCode.InvalidRequest, ex.Message);
-        }
+        var all = status == "all";
+        var list = await grants.ListAsync(tenant, all, cancellationToken);
+        var now = time.GetUtcNow();
+        return TypedResults.Ok(new GrantListView(tenant, all ? "all" : "active", [.. list.Select(g => GrantView.From(g, now))]));
     }
 
-    private static async Task WriteJsonAsync<TView>(HttpContext http, TView value, JsonTypeInfo<TView> type, int status)
+    private static async Task<Results<Ok<GrantView>, GatewayProblem>> GetGrantAsync(
+        string tenant, string id, GrantService grants, TimeProvider time, CancellationToken cancellationToken)
     {
-        http.Response.StatusCode = status;
-        http.Response.ContentType = "application/json; charset=utf-8";
-        http.Response.Headers.CacheControl = "no-store";
-        await JsonSerializer.SerializeAsync(http.Response.Body, value, type, http.RequestAborted);
+        var outcome = await grants.GetAsync(tenant, id, cancellationToken);
+        return outcome.Succeeded ? TypedResults.Ok(GrantView.From(outcome.Value!, time.GetUtcNow())) : outcome.ToProblem();
+    }
+
+    private static async Task<Results<Ok<GrantView>, GatewayProblem>> RevokeGrantAsync(
+        string tenant, string id, ManagementCaller caller, GrantService grants, TimeProvider time, CancellationToken cancellationToken)
+    {
+        var outcome = await grants.RevokeAsync(caller, tenant, id, cancellationToken);
+        return outcome.Succeeded ? TypedResults.Ok(GrantView.From(outcome.Value!, time.GetUtcNow())) : outcome.ToProblem();
+    }
+
+    private static async Task<Results<Ok<RevokedView>, GatewayProblem>> RevokeAllAsync(
+        string tenant, ManagementCaller caller, GrantService grants, TimeProvider time, CancellationToken cancellationToken)
+    {
+        var outcome = await grants.RevokeAllAsync(caller, tenant, cancellationToken);
+        var now = time.GetUtcNow();
+        return outcome.Succeeded ? TypedResults.Ok(new RevokedView(tenant, [.. outcome.Value!.Select(g => GrantView.From(g, now))])) : outcome.ToProblem();
+    }
+
+    private static async Task<Results<Ok<SupportStatusView>, GatewayProblem>> GetStatusAsync(
+        string tenant, SupportAccessReader reader, CancellationToken cancellationToken)
+    {
+        var result = await reader.GetAsync(tenant, cancellationToken);
+        if (result.Access is not { } access)
+        {
+            return GatewayProblem.Create(ProblemCode.GrantStoreUnavailable);
+        }
+
+        return TypedResults.Ok(new SupportStatusView(
+            tenant,
+            access.IsActive,
+            access.Until,
+            [.. access.Entries.Select(e => e.Source switch
+            {
+                SupportAccessSource.Grant => "grant",
+                SupportAccessSource.Platform => "platform",
+                _ => "tenant-override",
+            }).Distinct()],
+            access.IsActive ? access.DenyData : null,
+            access.IsActive ? access.DenyConfig : null,
+            [.. access.GrantIds],
+            access.DeniedBy));
+    }
+
+    private static GatewayProblem ToProblem<T>(this Outcome<T> outcome) => GatewayProblem.Create(outcome.Problem!, outcome.Detail);
+}
+
+/// <summary>Management answers describe live state: never cached by browsers or proxies.</summary>
+internal sealed class NoStoreFilter : IEndpointFilter
+{
+    public ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    {
+        context.HttpContext.Response.Headers.CacheControl = "no-store";
+        return next(context);
     }
 }

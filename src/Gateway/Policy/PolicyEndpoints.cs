@@ -1,6 +1,5 @@
-using System.Text.Json;
 using System.Text.Json.Serialization;
-using Gateway.Hosting;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Gateway.Management;
 using Gateway.Problems;
 
@@ -32,61 +31,30 @@ internal sealed partial class PolicyJsonContext : JsonSerializerContext;
 /// <summary><c>POST /_gateway/policy/explain</c> (platform-admin).</summary>
 internal static class PolicyEndpoints
 {
-    private const int MaxBodyBytes = 8192;
-
-    public static RouteGroupBuilder MapPolicyEndpoints(this RouteGroupBuilder gateway)
+        public static RouteGroupBuilder MapPolicyEndpoints(this RouteGroupBuilder gateway)
     {
-        gateway.MapPost("/policy/explain", ExplainAsync).RequireAuthorization(ManagementAuthentication.Policy);
+        gateway.MapPost("/policy/explain", ExplainAsync)
+            .RequireAuthorization(ManagementPolicies.PlatformAdmin)
+            .AddEndpointFilter<JsonBodyFilter>()
+            .AddEndpointFilter<NoStoreFilter>();
         return gateway;
     }
 
-    private static async Task ExplainAsync(HttpContext http, PolicyExplainer explainer)
+    private static async Task<Results<Ok<PolicyExplanation>, GatewayProblem>> ExplainAsync(JsonBody<ExplainRequest> body, PolicyExplainer explainer, CancellationToken cancellationToken)
     {
-        if (ManagementCaller.From(http.User) is not { IsPlatformAdmin: true })
+        if (Validate(body.Value) is { } error)
         {
-            await GatewayProblem.Create(ProblemCode.ManagementForbidden, "Policy explain is for platform admins.").WriteAsync(http);
-            return;
+            return GatewayProblem.Create(ProblemCode.InvalidRequest, error);
         }
 
-        if (!http.Request.HasJsonContentType())
-        {
-            await GatewayProblem.Create(ProblemCode.UnsupportedMediaType).WriteAsync(http);
-            return;
-        }
-
-        ExplainRequest? request;
-        try
-        {
-            var body = await BoundedBody.ReadAsync(http.Request, MaxBodyBytes, http.RequestAborted);
-            if (body is null)
-            {
-                await GatewayProblem.Create(ProblemCode.RequestTooLarge).WriteAsync(http);
-                return;
-            }
-
-            request = JsonSerializer.Deserialize(body, PolicyJsonContext.Default.ExplainRequest);
-        }
-        catch (JsonException ex)
-        {
-            await GatewayProblem.Create(ProblemCode.InvalidRequest, ex.Message).WriteAsync(http);
-            return;
-        }
-
-        if (Validate(request) is { } error)
-        {
-            await GatewayProblem.Create(ProblemCode.InvalidRequest, error).WriteAsync(http);
-            return;
-        }
-
+        var request = body.Value!;
         var headers = new HeaderDictionary();
-        foreach (var (name, value) in request!.Headers ?? [])
+        foreach (var (name, value) in request.Headers ?? [])
         {
             headers[name] = value;
         }
 
-        var explanation = await explainer.ExplainAsync(request.Tenant!, request.Method!, request.Path!, request.DenyData, request.DenyConfig, headers, http.RequestAborted);
-        http.Response.ContentType = "application/json; charset=utf-8";
-        await JsonSerializer.SerializeAsync(http.Response.Body, explanation, PolicyJsonContext.Default.PolicyExplanation, http.RequestAborted);
+        return TypedResults.Ok(await explainer.ExplainAsync(request.Tenant!, request.Method!, request.Path!, request.DenyData, request.DenyConfig, headers, cancellationToken));
     }
 
     internal static string? Validate(ExplainRequest? request)

@@ -12,8 +12,11 @@ internal sealed record GatewayProblem(
     [property: JsonPropertyName("title")] string Title,
     [property: JsonPropertyName("status")] int Status,
     [property: JsonPropertyName("code")] string Code,
-    [property: JsonPropertyName("detail")] string? Detail)
+    [property: JsonPropertyName("detail")] string? Detail) : IResult
 {
+    /// <summary>As an endpoint result (<c>TypedResults</c> unions): the same document as <see cref="WriteAsync"/>.</summary>
+    Task IResult.ExecuteAsync(HttpContext httpContext) => WriteAsync(httpContext);
+
     [JsonPropertyName("traceId")]
     public string? TraceId { get; init; }
 
@@ -37,7 +40,7 @@ internal sealed record GatewayProblem(
         context.Response.ContentType = "application/problem+json";
         context.Response.Headers.CacheControl = "no-store";
         headers?.Invoke(context.Response.Headers);
-        var withTrace = this with { TraceId = context.TraceIdentifier };
+        var withTrace = this with { TraceId = System.Diagnostics.Activity.Current?.TraceId.ToString() ?? context.TraceIdentifier };
         return JsonSerializer.SerializeAsync(
             context.Response.Body, withTrace, ProblemJsonContext.Default.GatewayProblem, context.RequestAborted);
     }
