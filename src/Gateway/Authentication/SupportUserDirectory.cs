@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Gateway.Hosting;
+using Gateway.Tenancy;
 
 namespace Gateway.Authentication;
 
@@ -41,18 +42,16 @@ internal sealed partial class SupportUserDirectory : IDisposable
     public static readonly TimeSpan ReloadDebounce = TimeSpan.FromMilliseconds(250);
 
     private readonly SupportDirectorySource _source;
-    private readonly TimeProvider _time;
     private readonly ILogger<SupportUserDirectory> _logger;
-    private readonly SemaphoreSlim _reloadLock = new(1, 1);
-    private volatile Snapshot? _current;
-    private DebouncedFileWatcher? _watcher;
-    private volatile bool _disposed;
+    private readonly HotReloadedFile<Snapshot> _file;
 
     public SupportUserDirectory(SupportDirectorySource source, TimeProvider time, ILogger<SupportUserDirectory> logger)
     {
         _source = source;
-        _time = time;
         _logger = logger;
+        _file = new HotReloadedFile<Snapshot>(source.Directory, source.FileName, ReloadDebounce, time, LoadAsync, logger);
+        _file.Applied += OnApplied;
+        _file.Rejected += OnRejected;
     }
 
     /// <summary>Raised with the new generation after a changed file was validated and applied.</summary>
@@ -68,25 +67,17 @@ internal sealed partial class SupportUserDirectory : IDisposable
     public IReadOnlyCollection<SupportUser> Users => Current.Users.Values;
 
     /// <summary>The errors of the last rejected reload, until a later reload succeeds (for health checks).</summary>
-    public IReadOnlyList<string>? LastRejection { get; private set; }
+    public IReadOnlyList<string>? LastRejection => _file.LastRejection;
 
     public string FilePath => _source.FilePath;
 
-    private Snapshot Current => _current ?? throw new InvalidOperationException("The support-user directory is not loaded yet.");
+    private Snapshot Current => _file.Current;
 
     /// <summary>Loads the directory once at start-up. Throws <see cref="GatewayConfigurationException"/> naming the bad keys.</summary>
     public async Task InitializeAsync()
     {
-        var (users, groupCount, errors) = await ReadAsync();
-        if (errors.Count > 0)
-        {
-            throw new GatewayConfigurationException(errors);
-        }
-
-        var snapshot = new Snapshot(1, users.ToFrozenDictionary(u => u.Name, StringComparer.OrdinalIgnoreCase), groupCount);
-        _current = snapshot;
-        Watch();
-        LogLoaded(_logger, snapshot.Generation, snapshot.Users.Count, snapshot.Users.Values.Count(u => u.Global), groupCount, FilePath);
+        var snapshot = await _file.InitializeAsync();
+        LogLoaded(_logger, snapshot.Generation, snapshot.Users.Count, snapshot.Users.Values.Count(u => u.Global), snapshot.GroupCount, FilePath);
     }
 
     /// <summary>Finds a support user by name, case-insensitively; <paramref name="user"/> carries the canonical name.</summary>
@@ -101,51 +92,30 @@ internal sealed partial class SupportUserDirectory : IDisposable
         return snapshot.Users.TryGetValue(supportUserName, out user);
     }
 
-    private void Watch()
+    /// <summary>Re-reads the file now. Never throws: a bad file is logged and reported through <see cref="Rejected"/>.</summary>
+    public Task ReloadAsync() => _file.ReloadAsync();
+
+    public void Dispose() => _file.Dispose();
+
+    private async Task<FileLoad<Snapshot>> LoadAsync(Snapshot? previous)
     {
-        if (!_disposed)
-        {
-            _watcher = new DebouncedFileWatcher(_source.Directory, _source.FileName, ReloadDebounce, _time, ReloadAsync);
-        }
+        var (users, groupCount, errors) = await ReadAsync();
+        return errors.Count > 0
+            ? FileLoad<Snapshot>.Bad(errors)
+            : FileLoad<Snapshot>.Good(new Snapshot((previous?.Generation ?? 0) + 1, users.ToFrozenDictionary(u => u.Name, StringComparer.OrdinalIgnoreCase), groupCount));
     }
 
-    /// <summary>Re-reads the file now. Never throws: a bad file is logged and reported through <see cref="Rejected"/>.</summary>
-    public async Task ReloadAsync()
+    private void OnApplied(Snapshot previous, Snapshot next)
     {
-        await _reloadLock.WaitAsync();
-        try
-        {
-            if (_disposed)
-            {
-                return;
-            }
+        LogLoaded(_logger, next.Generation, next.Users.Count, next.Users.Values.Count(u => u.Global), next.GroupCount, FilePath);
+        LogChanges(previous, next);
+        Applied?.Invoke(next.Generation);
+    }
 
-            var previous = Current;
-            var (users, groupCount, errors) = await ReadAsync();
-            if (errors.Count > 0)
-            {
-                LastRejection = errors;
-                LogRejected(_logger, previous.Generation, FilePath, errors.Count, string.Join(Environment.NewLine, errors));
-                Rejected?.Invoke(errors);
-                return;
-            }
-
-            var next = new Snapshot(previous.Generation + 1, users.ToFrozenDictionary(u => u.Name, StringComparer.OrdinalIgnoreCase), groupCount);
-            _current = next;
-            LastRejection = null;
-            LogLoaded(_logger, next.Generation, next.Users.Count, next.Users.Values.Count(u => u.Global), groupCount, FilePath);
-            LogChanges(previous, next);
-            Applied?.Invoke(next.Generation);
-        }
-        catch (Exception ex)
-        {
-            // A reload runs on a timer thread: nothing may escape, and the last good directory stays.
-            LogReloadFailed(_logger, ex);
-        }
-        finally
-        {
-            _reloadLock.Release();
-        }
+    private void OnRejected(IReadOnlyList<string> errors)
+    {
+        LogRejected(_logger, Current.Generation, FilePath, errors.Count, string.Join(Environment.NewLine, errors));
+        Rejected?.Invoke(errors);
     }
 
     private async Task<(IReadOnlyList<SupportUser> Users, int GroupCount, IReadOnlyList<string> Errors)> ReadAsync()
@@ -195,12 +165,6 @@ internal sealed partial class SupportUserDirectory : IDisposable
         && a.Global == b.Global
         && a.Tenants.SetEquals(b.Tenants);
 
-    public void Dispose()
-    {
-        _disposed = true;
-        _watcher?.Dispose();
-    }
-
     private sealed record Snapshot(long Generation, FrozenDictionary<string, SupportUser> Users, int GroupCount);
 
     [LoggerMessage(EventId = 1500, Level = LogLevel.Information,
@@ -210,10 +174,6 @@ internal sealed partial class SupportUserDirectory : IDisposable
     [LoggerMessage(EventId = 1501, Level = LogLevel.Error,
         Message = "Support-user directory change in {DirectoryPath} rejected; generation {Generation} stays in force. {ErrorCount} error(s):\n{Errors}")]
     private static partial void LogRejected(ILogger logger, long generation, string directoryPath, int errorCount, string errors);
-
-    [LoggerMessage(EventId = 1502, Level = LogLevel.Error,
-        Message = "Support-user directory reload failed unexpectedly; the last good directory stays in force")]
-    private static partial void LogReloadFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(EventId = 1503, Level = LogLevel.Information,
         Message = "Support-user directory generation {Generation}: added {Added}; removed {Removed}; password or permissions changed {Changed}")]
@@ -306,9 +266,9 @@ internal static partial class SupportUserDirectoryParser
                 var index = 0;
                 foreach (var tenant in property.Value.EnumerateArray())
                 {
-                    if (tenant.ValueKind != JsonValueKind.String || tenant.GetString() is not { } id || !TenantIdPattern().IsMatch(id))
+                    if (tenant.ValueKind != JsonValueKind.String || tenant.GetString() is not { } id || !TenantId.IsValid(id))
                     {
-                        errors.Add($"{path}:{index}: a tenant id (lower-case letters, digits and '-', at most 63) expected.");
+                        errors.Add($"{path}:{index}: a tenant id ({TenantId.Rule}) expected.");
                     }
                     else
                     {
@@ -530,7 +490,4 @@ internal static partial class SupportUserDirectoryParser
 
     [GeneratedRegex(@"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\z")]
     private static partial Regex GroupNamePattern();
-
-    [GeneratedRegex(@"^[a-z0-9][a-z0-9-]{0,62}\z")]
-    private static partial Regex TenantIdPattern();
 }

@@ -142,14 +142,7 @@ public static partial class GatewayApp
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(GatewayApp));
         LogConfigDirectory(logger, configDir);
         await app.Services.GetRequiredService<SupportUserDirectory>().InitializeAsync();
-        try
-        {
-            await app.Services.GetRequiredService<RouteConfigFileProvider>().InitializeAsync();
-        }
-        catch (RouteConfigException ex)
-        {
-            throw new GatewayConfigurationException(ex.Errors);
-        }
+        await app.Services.GetRequiredService<RouteConfigFileProvider>().InitializeAsync();
     }
 
     private static void LogListening(WebApplication app)

@@ -16,13 +16,9 @@ internal sealed partial class RouteConfigFileProvider : IProxyConfigProvider, ID
     private readonly RouteConfigLoader _loader;
     private readonly RouteConfigurationSource _source;
     private readonly RoutingOptions _options;
-    private readonly TimeProvider _time;
     private readonly ILogger<RouteConfigFileProvider> _logger;
-    private readonly SemaphoreSlim _reloadLock = new(1, 1);
-    private RouteTable? _current;
+    private readonly HotReloadedFile<RouteTable> _file;
     private long _nextRevision = 1;
-    private DebouncedFileWatcher? _watcher;
-    private volatile bool _disposed;
 
     public RouteConfigFileProvider(
         RouteConfigLoader loader,
@@ -34,8 +30,10 @@ internal sealed partial class RouteConfigFileProvider : IProxyConfigProvider, ID
         _loader = loader;
         _source = source;
         _options = options.Value;
-        _time = time;
         _logger = logger;
+        _file = new HotReloadedFile<RouteTable>(source.Directory, _options.RoutesFile, _options.ReloadDebounce, time, _ => LoadAsync(), logger);
+        _file.Applied += OnApplied;
+        _file.Rejected += OnRejected;
     }
 
     /// <summary>Raised after a changed file was validated and applied.</summary>
@@ -44,24 +42,28 @@ internal sealed partial class RouteConfigFileProvider : IProxyConfigProvider, ID
     /// <summary>Raised after a changed file was rejected; the previous generation stays in force.</summary>
     public event Action<RouteConfigException>? Rejected;
 
-    public RouteTable Current => _current ?? throw new InvalidOperationException("Routes are not loaded yet.");
+    public RouteTable Current => _file.Current;
 
     /// <summary>The errors of the last rejected reload, until a later reload succeeds.</summary>
-    public RouteConfigException? LastRejection { get; private set; }
+    public RouteConfigException? LastRejection => _file.LastRejection is { } errors ? new RouteConfigException(errors) : null;
 
-    public string RoutesPath => Path.Combine(_source.Directory, _options.RoutesFile);
+    public string RoutesPath => _file.FilePath;
 
     IProxyConfig IProxyConfigProvider.GetConfig() => Current;
 
-    /// <summary>Loads the routes once at start-up. Throws <see cref="RouteConfigException"/> when they are invalid.</summary>
+    /// <summary>Loads the routes once at start-up. Throws <see cref="GatewayConfigurationException"/> naming the keys when they are invalid.</summary>
     public async Task InitializeAsync()
     {
-        _current = await LoadAsync();
-        Watch();
-        LogLoaded(_logger, _current.Revision, _current.Routes.Count, _current.Clusters.Count, RoutesPath);
+        var table = await _file.InitializeAsync();
+        LogLoaded(_logger, table.Revision, table.Routes.Count, table.Clusters.Count, RoutesPath);
     }
 
-    private async Task<RouteTable> LoadAsync()
+    /// <summary>Re-reads the routes file now. Never throws: a bad file is logged and reported through <see cref="Rejected"/>.</summary>
+    public Task ReloadAsync() => _file.ReloadAsync();
+
+    public void Dispose() => _file.Dispose();
+
+    private async Task<FileLoad<RouteTable>> LoadAsync()
     {
         IConfiguration configuration;
         try
@@ -71,66 +73,30 @@ internal sealed partial class RouteConfigFileProvider : IProxyConfigProvider, ID
         catch (Exception ex) when (ex is InvalidDataException or FormatException or FileNotFoundException or IOException)
         {
             var detail = ex.InnerException is null ? ex.Message : $"{ex.Message} {ex.InnerException.Message}";
-            throw new RouteConfigException([$"{_options.RoutesFile}: {detail}"]);
+            return FileLoad<RouteTable>.Bad([$"{_options.RoutesFile}: {detail}"]);
         }
 
-        return await _loader.LoadAsync(configuration, Interlocked.Increment(ref _nextRevision) - 1);
-    }
-
-    private void Watch()
-    {
-        if (!_disposed)
-        {
-            _watcher = new DebouncedFileWatcher(_source.Directory, _options.RoutesFile, _options.ReloadDebounce, _time, ReloadAsync);
-        }
-    }
-
-    /// <summary>Re-reads the routes file now. Never throws: a bad file is logged and reported through <see cref="Rejected"/>.</summary>
-    public async Task ReloadAsync()
-    {
-        await _reloadLock.WaitAsync();
         try
         {
-            if (_disposed)
-            {
-                return;
-            }
-
-            var previous = Current;
-            RouteTable next;
-            try
-            {
-                next = await LoadAsync();
-            }
-            catch (RouteConfigException ex)
-            {
-                LastRejection = ex;
-                LogRejected(_logger, previous.Revision, ex.Errors.Count, string.Join(Environment.NewLine, ex.Errors));
-                Rejected?.Invoke(ex);
-                return;
-            }
-
-            LastRejection = null;
-            _current = next;
-            previous.SignalSuperseded();
-            LogLoaded(_logger, next.Revision, next.Routes.Count, next.Clusters.Count, RoutesPath);
-            Applied?.Invoke(next);
+            return FileLoad<RouteTable>.Good(await _loader.LoadAsync(configuration, Interlocked.Increment(ref _nextRevision) - 1));
         }
-        catch (Exception ex)
+        catch (RouteConfigException ex)
         {
-            // A reload runs on a timer thread: nothing may escape, and the last good routes stay.
-            LogReloadFailed(_logger, ex);
-        }
-        finally
-        {
-            _reloadLock.Release();
+            return FileLoad<RouteTable>.Bad(ex.Errors);
         }
     }
 
-    public void Dispose()
+    private void OnApplied(RouteTable previous, RouteTable next)
     {
-        _disposed = true;
-        _watcher?.Dispose();
+        previous.SignalSuperseded();
+        LogLoaded(_logger, next.Revision, next.Routes.Count, next.Clusters.Count, RoutesPath);
+        Applied?.Invoke(next);
+    }
+
+    private void OnRejected(IReadOnlyList<string> errors)
+    {
+        LogRejected(_logger, Current.Revision, errors.Count, string.Join(Environment.NewLine, errors));
+        Rejected?.Invoke(new RouteConfigException(errors));
     }
 
     [LoggerMessage(EventId = 1100, Level = LogLevel.Information,
@@ -140,10 +106,6 @@ internal sealed partial class RouteConfigFileProvider : IProxyConfigProvider, ID
     [LoggerMessage(EventId = 1101, Level = LogLevel.Error,
         Message = "Route configuration change rejected; revision {Revision} stays in force. {ErrorCount} error(s):\n{Errors}")]
     private static partial void LogRejected(ILogger logger, long revision, int errorCount, string errors);
-
-    [LoggerMessage(EventId = 1102, Level = LogLevel.Error,
-        Message = "Route configuration reload failed unexpectedly; the last good routes stay in force")]
-    private static partial void LogReloadFailed(ILogger logger, Exception exception);
 }
 
 /// <summary>

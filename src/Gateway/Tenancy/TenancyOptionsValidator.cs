@@ -1,10 +1,9 @@
-using System.Text.RegularExpressions;
 using Microsoft.Extensions.Options;
 
 namespace Gateway.Tenancy;
 
 /// <summary>Field and cross-field rules for <see cref="TenancyOptions"/>; a failure stops start-up naming the key.</summary>
-internal sealed partial class TenancyOptionsValidator : IValidateOptions<TenancyOptions>
+internal sealed class TenancyOptionsValidator : IValidateOptions<TenancyOptions>
 {
     public ValidateOptionsResult Validate(string? name, TenancyOptions options)
     {
@@ -18,9 +17,9 @@ internal sealed partial class TenancyOptionsValidator : IValidateOptions<Tenancy
         foreach (var (id, tenant) in options.Tenants)
         {
             var key = $"Gateway:Tenants:{id}";
-            if (!TenantIdPattern().IsMatch(id))
+            if (!TenantId.IsValid(id))
             {
-                failures.Add($"{key}: tenant id must match {TenantIdPattern()} (lower-case letters, digits, '-').");
+                failures.Add($"{key}: a tenant id is {TenantId.Rule}.");
             }
 
             if (tenant.Hosts.Count == 0)
@@ -49,7 +48,4 @@ internal sealed partial class TenancyOptionsValidator : IValidateOptions<Tenancy
 
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
-
-    [GeneratedRegex("^[a-z0-9][a-z0-9-]{0,62}$")]
-    private static partial Regex TenantIdPattern();
 }

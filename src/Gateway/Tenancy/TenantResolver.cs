@@ -35,9 +35,18 @@ internal sealed class TenantResolver
 }
 
 /// <summary>A tenant's id as configured under <c>Gateway:Tenants</c>.</summary>
-internal readonly record struct TenantId(string Value)
+internal readonly partial record struct TenantId(string Value)
 {
+    /// <summary>What a tenant id looks like: lower-case letters, digits and '-', at most 63, starting with a letter or digit.</summary>
+    public const string Rule = "lower-case letters, digits and '-', at most 63 characters, starting with a letter or digit";
+
+    public static bool IsValid(string? value) => value is not null && Pattern().IsMatch(value);
+
     public override string ToString() => Value;
+
+    // \z, not $: "$" also matches before a final newline.
+    [System.Text.RegularExpressions.GeneratedRegex(@"^[a-z0-9][a-z0-9-]{0,62}\z")]
+    private static partial System.Text.RegularExpressions.Regex Pattern();
 }
 
 /// <summary>The tenant a request belongs to, set by <see cref="TenantResolutionMiddleware"/>.</summary>
