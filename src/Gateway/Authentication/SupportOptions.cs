@@ -38,6 +38,21 @@ internal sealed class SupportOptions
     /// <summary>Prefix of the identity headers the gateway sets; inbound copies are stripped from all traffic.</summary>
     public string IdentityHeaderPrefix { get; init; } = "X-Gateway-";
 
+    /// <summary>
+    /// Further inbound headers stripped from every request before it reaches a tenant app
+    /// (besides every header starting with <see cref="IdentityHeaderPrefix"/>): identity and
+    /// client-address headers a tenant app might trust. Compared case-insensitively with '_' and
+    /// '-' equal; an entry ending in '*' is a prefix. Setting the list replaces
+    /// <see cref="DefaultStrippedInboundHeaders"/>.
+    /// </summary>
+    public List<string>? StrippedInboundHeaders { get; init; }
+
+    public static readonly IReadOnlyList<string> DefaultStrippedInboundHeaders =
+    [
+        "X-Remote-User", "Remote-User", "X-Forwarded-User", "X-Client-IP", "True-Client-IP", "X-Real-IP",
+        "X-Original-*", "X-Forwarded-Port", "X-Forwarded-Server", "Forwarded",
+    ];
+
     /// <summary>Failed logins allowed per support user per window before 429.</summary>
     public int FailedLoginsPerUser { get; init; } = 5;
 
@@ -104,6 +119,15 @@ internal sealed class SupportOptionsValidator(IConfiguration configuration) : IV
         if (!o.IdentityHeaderPrefix.StartsWith("X-", StringComparison.OrdinalIgnoreCase) || o.IdentityHeaderPrefix.Length < 4)
         {
             failures.Add("Support:IdentityHeaderPrefix: an 'X-...-' prefix.");
+        }
+
+        foreach (var header in o.StrippedInboundHeaders ?? [])
+        {
+            var headerName = header.EndsWith('*') ? header[..^1] : header;
+            if (headerName.Length == 0 || !headerName.All(c => char.IsAsciiLetterOrDigit(c) || "!#$%&'+-.^_`|~".Contains(c)))
+            {
+                failures.Add($"Support:StrippedInboundHeaders: '{header}' is not a header name (optionally ending in '*').");
+            }
         }
 
         if (o.FailedLoginsPerUser < 1 || o.FailedLoginsPerClient < 1 || o.FailedLoginWindow <= TimeSpan.Zero)

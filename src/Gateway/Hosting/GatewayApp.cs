@@ -49,6 +49,7 @@ public static partial class GatewayApp
         });
 
         builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddTrustedProxies(builder.Configuration);
         builder.Services.AddGatewayTenancy(builder.Configuration);
         builder.Services.AddGatewayRouting(builder.Configuration, new RouteConfigurationSource(configDir, settingsArgs));
         builder.Services.AddGatewayGrants(builder.Configuration);
@@ -72,6 +73,8 @@ public static partial class GatewayApp
         await InitializeAsync(app, configDir);
 
         app.UseExceptionHandler();
+        // Before anything reads the client's address (throttle, audit, session records).
+        app.UseTrustedProxies();
         app.UseMiddleware<TenantResolutionMiddleware>();
         app.UseAuthentication();
         app.UseAuthorization();
@@ -92,7 +95,7 @@ public static partial class GatewayApp
         return app;
     }
 
-    private static readonly string[] KnownGatewaySections = ["Production", "Tenants", "Routing", "Demo"];
+    private static readonly string[] KnownGatewaySections = ["Production", "Tenants", "Routing", "Demo", "ForwardedHeaders"];
 
     /// <summary>Validates options and loads the routes now, so bad configuration stops start-up with its keys named.</summary>
     private static async Task InitializeAsync(WebApplication app, string configDir)
@@ -109,6 +112,7 @@ public static partial class GatewayApp
         foreach (var resolve in new Func<object>[]
                  {
                      () => app.Services.GetRequiredService<IOptions<TenancyOptions>>().Value,
+                     () => app.Services.GetRequiredService<IOptions<TrustedProxyOptions>>().Value,
                      () => app.Services.GetRequiredService<IOptions<RoutingOptions>>().Value,
                      () => app.Services.GetRequiredService<IOptions<DemoOptions>>().Value,
                      () => app.Services.GetRequiredService<IOptions<GrantsOptions>>().Value,

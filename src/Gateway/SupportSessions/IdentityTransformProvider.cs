@@ -23,6 +23,7 @@ internal sealed class IdentityTransformProvider(IOptions<SupportOptions> options
     public const string IdentityTokenHeader = "Identity";
 
     private readonly SupportOptions _options = options.Value;
+    private readonly InboundHeaderFilter _inbound = new(options.Value);
 
     // The full header names, made once (the prefix is configuration fixed at start).
     private readonly string _tenantHeader = options.Value.IdentityHeaderPrefix + TenantHeader;
@@ -45,20 +46,19 @@ internal sealed class IdentityTransformProvider(IOptions<SupportOptions> options
     private ValueTask ApplyIdentity(RequestTransformContext context)
     {
         var headers = context.ProxyRequest.Headers;
-        var prefix = _options.IdentityHeaderPrefix;
 
         // The proxy request's headers are copies of the inbound ones: look at the inbound
-        // collection first (cheap), and only rebuild when a forged identity header is there.
-        if (HasIdentityHeader(context.HttpContext.Request.Headers, prefix))
+        // collection first (cheap), and only rebuild when a header to strip is there.
+        if (_inbound.AnyToStrip(context.HttpContext.Request.Headers))
         {
-            foreach (var name in headers.Select(h => h.Key).Where(n => n.StartsWith(prefix, StringComparison.OrdinalIgnoreCase)).ToList())
+            foreach (var name in headers.Select(h => h.Key).Where(_inbound.ShouldStrip).ToList())
             {
                 headers.Remove(name);
             }
 
             if (context.ProxyRequest.Content is { } content)
             {
-                foreach (var name in content.Headers.Select(h => h.Key).Where(n => n.StartsWith(prefix, StringComparison.OrdinalIgnoreCase)).ToList())
+                foreach (var name in content.Headers.Select(h => h.Key).Where(_inbound.ShouldStrip).ToList())
                 {
                     content.Headers.Remove(name);
                 }
@@ -87,19 +87,6 @@ internal sealed class IdentityTransformProvider(IOptions<SupportOptions> options
         return ValueTask.CompletedTask;
     }
 
-    private static bool HasIdentityHeader(IHeaderDictionary inbound, string prefix)
-    {
-        foreach (var header in inbound)
-        {
-            if (header.Key.StartsWith(prefix, StringComparison.OrdinalIgnoreCase))
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
-
     /// <summary>Drops the gateway's session cookie from the Cookie header, keeping the tenant app's own cookies.</summary>
     private void RemoveSessionCookie(RequestTransformContext context)
     {
@@ -110,7 +97,7 @@ internal sealed class IdentityTransformProvider(IOptions<SupportOptions> options
         }
 
         var kept = values
-            .SelectMany(v => v.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            .SelectMany(v => v.Split([';', ','], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
             // Cookie names are matched as ASP.NET Core matches them when it reads the session cookie.
             .Where(c => !string.Equals(c.Split('=', 2)[0].Trim(), _options.CookieName, StringComparison.OrdinalIgnoreCase))
             .ToList();

@@ -340,6 +340,35 @@ public sealed class SupportSessionTests(SupportGatewayFixture fixture) : IClassF
         Assert.NotEqual("forged", Header(support, "X-Gateway-Identity"));
     }
 
+    [Theory]
+    [InlineData("X_Gateway_User")]
+    [InlineData("x_gateway_identity")]
+    [InlineData("X-Gateway_Tenant")]
+    [InlineData("X-Remote-User")]
+    [InlineData("remote_user")]
+    [InlineData("X_Forwarded_User")]
+    [InlineData("True-Client-IP")]
+    [InlineData("X_Real_IP")]
+    [InlineData("X-Original-Url-Whatever")]
+    [InlineData("X_Original_Host")]
+    [InlineData("X_Forwarded_For")]
+    [InlineData("Forwarded")]
+    [InlineData("X-Forwarded-Server")]
+    public async Task IdentityAndClientAddressHeaders_InAnySpelling_NeverReachTheApp(string name)
+    {
+        await GrantAsync(_john, new { });
+        void Spoof(HttpRequestMessage request) => request.Headers.TryAddWithoutValidation(name, "ann");
+
+        // CGI-style apps read '_' and '-' alike (HTTP_X_GATEWAY_USER): no spelling may pass.
+        static bool Arrived(JsonElement echo, string sent) =>
+            echo.GetProperty("headers").EnumerateObject().Any(h =>
+                string.Equals(h.Name.Replace('_', '-'), sent.Replace('_', '-'), StringComparison.OrdinalIgnoreCase)
+                && h.Value.EnumerateArray().Any(v => v.GetString() == "ann"));
+
+        Assert.False(Arrived(await EchoAsync(_acme, null, Spoof), name), $"{name} reached the app on ordinary traffic");
+        Assert.False(Arrived(await EchoAsync(_acme, Basic("jill$john", JillPassword), Spoof), name), $"{name} reached the app on a support request");
+    }
+
     [Fact]
     public async Task PasswordHash_IsNotRecomputedForEveryRequestOfASession()
     {
