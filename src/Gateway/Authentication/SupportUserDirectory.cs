@@ -23,7 +23,8 @@ internal sealed record SupportUser(string Name, string PasswordHash, bool Global
 }
 
 /// <summary>Where the support-user directory comes from: a file in the configuration directory.</summary>
-internal sealed record SupportDirectorySource(string Directory, string FileName = SupportDirectorySource.DefaultFileName)
+/// <param name="RefuseDemoPasswords">Production: the demo support users' password hashes shipped with the gateway are errors.</param>
+internal sealed record SupportDirectorySource(string Directory, string FileName = SupportDirectorySource.DefaultFileName, bool RefuseDemoPasswords = false)
 {
     public const string DefaultFileName = "support-users.json";
 
@@ -128,6 +129,12 @@ internal sealed partial class SupportUserDirectory : IDisposable
             using var document = await JsonDocument.ParseAsync(stream, SupportUserDirectoryParser.JsonOptions);
             var errors = new List<string>();
             var (users, groupCount) = SupportUserDirectoryParser.Parse(document.RootElement, errors);
+            if (_source.RefuseDemoPasswords)
+            {
+                errors.AddRange(users.Where(u => DemoMaterial.IsDemoPasswordHash(u.PasswordHash)).Select(u =>
+                    $"{fileName}: SupportUsers:Users:{u.Name}:PasswordHash: the demo password shipped with the gateway is refused in a configuration marked Gateway:Production; set a new one with 'hash-password'."));
+            }
+
             return (users, groupCount, errors);
         }
         catch (JsonException ex)

@@ -25,6 +25,14 @@ internal sealed class GrantsOptions
 
     /// <summary>Longest free-text reason accepted.</summary>
     public int MaxReasonLength { get; init; } = 1000;
+
+    /// <summary>
+    /// States that this gateway runs as a single instance, so the embedded in-memory grant store
+    /// (used when <c>Redis:Configuration</c> is empty) is acceptable in production. Without it a
+    /// production configuration must name Redis: grants kept in one process would not be seen,
+    /// nor revoked, by any other instance.
+    /// </summary>
+    public bool SingleInstanceInMemoryStore { get; init; }
 }
 
 /// <summary>Redis connection (section <c>Redis</c>). Empty <see cref="Configuration"/>: the in-memory store.</summary>

@@ -13,7 +13,9 @@ internal static class GrantsServiceCollectionExtensions
     {
         services.AddOptionsWithValidateOnStart<GrantsOptions>()
             .Bind(configuration.GetSection(GrantsOptions.SectionName), o => o.ErrorOnUnknownConfiguration = true);
-        services.AddSingleton<IValidateOptions<GrantsOptions>, GrantsOptionsValidator>();
+        services.AddSingleton<IValidateOptions<GrantsOptions>>(new GrantsOptionsValidator(
+            Production: configuration.GetValue<bool>("Gateway:Production"),
+            RedisConfigured: !string.IsNullOrWhiteSpace(configuration[$"{RedisOptions.SectionName}:Configuration"])));
         services.AddOptionsWithValidateOnStart<RedisOptions>()
             .Bind(configuration.GetSection(RedisOptions.SectionName), o => o.ErrorOnUnknownConfiguration = true);
         services.AddSingleton<IValidateOptions<RedisOptions>, RedisOptionsValidator>();
@@ -66,11 +68,16 @@ internal static class GrantsServiceCollectionExtensions
     }
 }
 
-internal sealed class GrantsOptionsValidator : IValidateOptions<GrantsOptions>
+internal sealed record GrantsOptionsValidator(bool Production, bool RedisConfigured) : IValidateOptions<GrantsOptions>
 {
     public ValidateOptionsResult Validate(string? name, GrantsOptions o)
     {
         var failures = new List<string>();
+        if (Production && !RedisConfigured && !o.SingleInstanceInMemoryStore)
+        {
+            failures.Add("Redis:Configuration: empty, so grants would live in this process only, unseen by other instances; set Redis:Configuration, or Grants:SingleInstanceInMemoryStore=true to state that this gateway runs as a single instance.");
+        }
+
         if (o.StoreTimeout <= TimeSpan.Zero || o.StoreTimeout > TimeSpan.FromSeconds(10))
         {
             failures.Add("Grants:StoreTimeout: more than zero and at most 00:00:10.");

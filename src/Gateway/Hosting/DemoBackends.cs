@@ -13,18 +13,29 @@ internal sealed class DemoOptions
 
     /// <summary>Sample app name → URL it listens on; the routes' clusters point at these.</summary>
     public Dictionary<string, string> SampleApps { get; init; } = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Lets a configuration that trusts demo material listen beyond loopback: only for a demo
+    /// container whose port the host publishes on 127.0.0.1. Never in production.
+    /// </summary>
+    public bool AllowNonLoopback { get; init; }
 }
 
 internal sealed class DemoOptionsValidator(IConfiguration configuration) : IValidateOptions<DemoOptions>
 {
     public ValidateOptionsResult Validate(string? name, DemoOptions options)
     {
-        if (!options.HostSampleApps)
+        var failures = new List<string>();
+        if (options.AllowNonLoopback && configuration.GetValue<bool>("Gateway:Production"))
         {
-            return ValidateOptionsResult.Success;
+            failures.Add("Gateway:Demo:AllowNonLoopback: a demo switch; refused in a configuration marked Gateway:Production.");
         }
 
-        var failures = new List<string>();
+        if (!options.HostSampleApps)
+        {
+            return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+        }
+
         if (configuration.GetValue<bool>("Gateway:Production"))
         {
             failures.Add("Gateway:Demo:HostSampleApps: the demo sample apps cannot run in a configuration marked Gateway:Production.");

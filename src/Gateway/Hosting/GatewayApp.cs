@@ -138,6 +138,16 @@ public static partial class GatewayApp
             }
         }
 
+        // The support-user directory stands on its own: its problems are reported with the settings'.
+        try
+        {
+            await app.Services.GetRequiredService<SupportUserDirectory>().InitializeAsync();
+        }
+        catch (GatewayConfigurationException ex)
+        {
+            errors.AddRange(ex.Errors);
+        }
+
         if (errors.Count > 0)
         {
             throw new GatewayConfigurationException(errors);
@@ -145,8 +155,29 @@ public static partial class GatewayApp
 
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(GatewayApp));
         LogConfigDirectory(logger, configDir);
-        await app.Services.GetRequiredService<SupportUserDirectory>().InitializeAsync();
         await app.Services.GetRequiredService<RouteConfigFileProvider>().InitializeAsync();
+        CheckDemoMaterial(app);
+    }
+
+    /// <summary>
+    /// Demo material (committed keys and passwords) protects nothing: refused in production (each
+    /// by its own setting's validator), and outside production accepted only while every listen
+    /// address is loopback (or <c>Gateway:Demo:AllowNonLoopback</c> says a demo container knows better).
+    /// </summary>
+    private static void CheckDemoMaterial(WebApplication app)
+    {
+        if (app.Configuration.GetValue<bool>("Gateway:Production"))
+        {
+            return; // every piece of demo material is refused by the validator of its own setting
+        }
+
+        var demo = DemoMaterial.InUse(app.Services, app.Configuration);
+        var exposed = DemoMaterial.NonLoopbackListenAddresses(app.Configuration);
+        if (demo.Count > 0 && exposed.Count > 0 && !app.Configuration.GetValue<bool>("Gateway:Demo:AllowNonLoopback"))
+        {
+            throw new GatewayConfigurationException(
+                [.. exposed.Select(a => $"Urls: '{a}' is reachable beyond this machine, but this configuration trusts demo material that anyone with the repository knows: {string.Join("; ", demo)}. Create a real deployment with 'dotnet run --project src/Gateway -- init --out DIR' (see docs/production.md), or listen on 127.0.0.1 only.")]);
+        }
     }
 
     private static void LogListening(WebApplication app)

@@ -17,7 +17,7 @@ internal static class SupportSessionsServiceCollectionExtensions
             .Bind(configuration.GetSection(SupportCredentialOptions.SectionName), o => o.ErrorOnUnknownConfiguration = true);
         services.AddSingleton<IValidateOptions<SupportCredentialOptions>, SupportCredentialOptionsValidator>();
 
-        services.AddSingleton(new SupportDirectorySource(configDirectory));
+        services.AddSingleton(new SupportDirectorySource(configDirectory, RefuseDemoPasswords: configuration.GetValue<bool>("Gateway:Production")));
         services.AddSingleton<SupportUserDirectory>();
         services.AddSingleton<SupportCredentialVerifier>();
         services.AddSingleton<GatewaySigningKey>();

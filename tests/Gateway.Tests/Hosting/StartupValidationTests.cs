@@ -136,6 +136,7 @@ public sealed class StartupValidationTests : IDisposable
     public async Task Production_AcceptsAnHttpsDiscoveryIssuer_InPlaceOfTheDemoKey()
     {
         using var supportKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        _config.WriteSupportUsers(("ops-admin", "a-fresh-password-for-this-test"));
 
         // Environment-style overrides blank the demo key (a key cannot be removed, only emptied).
         await using var gateway = await GatewayHost.StartAsync(
@@ -143,6 +144,7 @@ public sealed class StartupValidationTests : IDisposable
             new Dictionary<string, Uri>(),
             [
                 "--Gateway:Production=true",
+                "--Grants:SingleInstanceInMemoryStore=true",
                 $"--Support:SigningKeyPem={supportKey.ExportPkcs8PrivateKeyPem()}",
                 "--Management:Issuers:demo:SigningKey=",
                 "--Management:Issuers:demo:KeyId=",

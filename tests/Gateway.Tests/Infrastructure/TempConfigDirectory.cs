@@ -41,6 +41,23 @@ internal sealed class TempConfigDirectory : IDisposable
         WriteRoutes(routes);
     }
 
+    /// <summary>Replaces support-users.json with global support users of the given passwords (fast PBKDF2: a test's own users).</summary>
+    public void WriteSupportUsers(params (string Name, string Password)[] users)
+    {
+        var entries = new JsonObject();
+        foreach (var (name, password) in users)
+        {
+            entries[name] = new JsonObject
+            {
+                ["PasswordHash"] = Gateway.Authentication.PasswordHasher.Hash(password, Gateway.Authentication.SupportUserDirectoryParser.MinIterations),
+                ["Global"] = true,
+            };
+        }
+
+        var document = new JsonObject { ["SupportUsers"] = new JsonObject { ["Users"] = entries } };
+        File.WriteAllText(System.IO.Path.Combine(Path, "support-users.json"), document.ToJsonString());
+    }
+
     public void Dispose()
     {
         TryDelete(Path);
