@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Gateway.Routing;
+using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
@@ -12,6 +13,7 @@ internal static class HealthEndpoints
 
     public static IServiceCollection AddGatewayHealth(this IServiceCollection services)
     {
+        services.AddSingleton<HealthTransitions>();
         services.AddHealthChecks()
             .AddCheck<RouteConfigurationHealthCheck>("configuration", tags: [ReadyTag])
             .AddCheck<BackendsConfiguredHealthCheck>("backends", tags: [ReadyTag])
@@ -34,15 +36,29 @@ internal static class HealthEndpoints
         return gateway;
     }
 
-    private static Task WriteAsync(HttpContext context, HealthReport report)
+    /// <summary>
+    /// Anyone gets the status word; the dependencies' details (addresses, paths, counters, errors)
+    /// only on the management listener or with a platform-admin token.
+    /// </summary>
+    private static async Task WriteAsync(HttpContext context, HealthReport report)
     {
+        context.RequestServices.GetRequiredService<HealthTransitions>().Observe(report);
         context.Response.ContentType = "application/json";
         context.Response.Headers.CacheControl = "no-store";
+        var details = await CanSeeDetailsAsync(context);
         using var buffer = new MemoryStream();
         using (var json = new Utf8JsonWriter(buffer))
         {
             json.WriteStartObject();
             json.WriteString("status", Name(report.Status));
+            if (!details)
+            {
+                json.WriteEndObject();
+                json.Flush();
+                await context.Response.Body.WriteAsync(buffer.ToArray(), context.RequestAborted);
+                return;
+            }
+
             json.WriteStartObject("checks");
             foreach (var (name, entry) in report.Entries)
             {
@@ -66,10 +82,26 @@ internal static class HealthEndpoints
             json.WriteEndObject();
         }
 
-        return context.Response.Body.WriteAsync(buffer.ToArray(), context.RequestAborted).AsTask();
+        await context.Response.Body.WriteAsync(buffer.ToArray(), context.RequestAborted);
     }
 
-    private static string Name(HealthStatus status) => status switch
+    private static async Task<bool> CanSeeDetailsAsync(HttpContext context)
+    {
+        if (context.RequestServices.GetRequiredService<Hosting.ManagementListener>().IsManagementRequest(context))
+        {
+            return true;
+        }
+
+        if (context.Request.Headers.Authorization.Count == 0)
+        {
+            return false;
+        }
+
+        var result = await context.AuthenticateAsync(Management.ManagementAuthentication.Scheme);
+        return result.Succeeded && Management.ManagementCaller.From(result.Principal) is { IsPlatformAdmin: true };
+    }
+
+    internal static string Name(HealthStatus status) => status switch
     {
         HealthStatus.Healthy => "healthy",
         HealthStatus.Degraded => "degraded",
@@ -138,4 +170,47 @@ internal sealed class GrantStoreHealthCheck(Gateway.Grants.IGrantStore store) : 
             ? HealthCheckResult.Healthy($"Grant store ({kind}) answering.", data)
             : HealthCheckResult.Degraded($"Grant store ({kind}) unavailable: support requests are refused with 503.", data: data);
     }
+}
+
+/// <summary>
+/// Logs a check's state when it changes (a degraded or unhealthy state when it begins, and when
+/// it ends), not on every probe: a load balancer probing every few seconds must not flood the log.
+/// </summary>
+internal sealed partial class HealthTransitions(ILogger<HealthTransitions> logger)
+{
+    private readonly Dictionary<string, HealthStatus> _last = new(StringComparer.Ordinal);
+    private readonly Lock _lock = new();
+
+    public void Observe(HealthReport report)
+    {
+        foreach (var (name, entry) in report.Entries)
+        {
+            HealthStatus? before;
+            lock (_lock)
+            {
+                before = _last.TryGetValue(name, out var known) ? known : null;
+                _last[name] = entry.Status;
+            }
+
+            if (before == entry.Status || (before is null && entry.Status == HealthStatus.Healthy))
+            {
+                continue;
+            }
+
+            if (entry.Status == HealthStatus.Healthy)
+            {
+                LogRecovered(logger, name, HealthEndpoints.Name(before!.Value));
+            }
+            else
+            {
+                LogChanged(logger, name, HealthEndpoints.Name(entry.Status), entry.Description ?? "");
+            }
+        }
+    }
+
+    [LoggerMessage(EventId = 1060, Level = LogLevel.Warning, Message = "Readiness check {Check} is now {Status}: {Description}")]
+    private static partial void LogChanged(ILogger logger, string check, string status, string description);
+
+    [LoggerMessage(EventId = 1061, Level = LogLevel.Information, Message = "Readiness check {Check} is healthy again (was {Previous})")]
+    private static partial void LogRecovered(ILogger logger, string check, string previous);
 }

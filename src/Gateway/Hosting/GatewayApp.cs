@@ -41,6 +41,15 @@ public static partial class GatewayApp
             .AddCommandLine(settingsArgs);
 
         builder.AddGatewayLogging();
+        var managementListener = new ManagementListener(builder.Configuration);
+        builder.Services.AddSingleton(managementListener);
+        if (managementListener.Enabled)
+        {
+            // One set of addresses for Kestrel: the tenant-facing ones and the operators' ones.
+            var urls = (builder.Configuration["urls"] ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            builder.WebHost.UseUrls([.. urls, .. (builder.Configuration[ManagementListener.SettingKey] ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)]);
+        }
+
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
@@ -75,6 +84,7 @@ public static partial class GatewayApp
         app.UseExceptionHandler();
         // Before anything reads the client's address (throttle, audit, session records).
         app.UseTrustedProxies();
+        app.UseMiddleware<ManagementListenerMiddleware>();
         app.UseMiddleware<TenantResolutionMiddleware>();
         app.UseAuthentication();
         app.UseAuthorization();
@@ -95,12 +105,12 @@ public static partial class GatewayApp
         return app;
     }
 
-    private static readonly string[] KnownGatewaySections = ["Production", "Tenants", "Routing", "Demo", "ForwardedHeaders"];
+    private static readonly string[] KnownGatewaySections = ["Production", "Tenants", "Routing", "Demo", "ForwardedHeaders", "ManagementUrls"];
 
     /// <summary>Validates options and loads the routes now, so bad configuration stops start-up with its keys named.</summary>
     private static async Task InitializeAsync(WebApplication app, string configDir)
     {
-        var errors = new List<string>();
+        var errors = new List<string>(app.Services.GetRequiredService<ManagementListener>().Errors);
         foreach (var section in app.Configuration.GetSection("Gateway").GetChildren())
         {
             if (!KnownGatewaySections.Contains(section.Key, StringComparer.OrdinalIgnoreCase))

@@ -28,5 +28,8 @@ internal static class GatewayLogging
         // level through to Serilog, which would bypass Logging:LogLevel.
         builder.Logging.ClearProviders();
         builder.Logging.AddProvider(new SerilogLoggerProvider(logger, dispose: true));
+
+        // The health-check service logs every degraded probe; the gateway logs state changes instead (HealthTransitions).
+        builder.Logging.AddFilter("Microsoft.Extensions.Diagnostics.HealthChecks.DefaultHealthCheckService", LogLevel.Critical);
     }
 }

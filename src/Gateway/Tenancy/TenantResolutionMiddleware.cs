@@ -6,11 +6,12 @@ namespace Gateway.Tenancy;
 /// Resolves the tenant from the Host header for every request outside <c>/_gateway</c>.
 /// A host that no tenant is served at is refused here, before any route can match it.
 /// </summary>
-internal sealed class TenantResolutionMiddleware(RequestDelegate next, TenantResolver resolver)
+internal sealed class TenantResolutionMiddleware(RequestDelegate next, TenantResolver resolver, Hosting.ManagementListener managementListener)
 {
     public Task InvokeAsync(HttpContext context)
     {
-        if (context.Request.Path.StartsWithSegments(GatewayPaths.Reserved, StringComparison.OrdinalIgnoreCase))
+        if (context.Request.Path.StartsWithSegments(GatewayPaths.Reserved, StringComparison.OrdinalIgnoreCase)
+            || managementListener.IsManagementRequest(context))
         {
             return next(context);
         }

@@ -197,9 +197,8 @@ public sealed class AuditFullTests : IAsyncLifetime
         var token = await api.TokenAsync("ann", "tenant-admin", "acme");
         Assert.Equal("audit.unavailable", await api.ProblemCodeAsync(HttpMethod.Delete, "/_gateway/tenants/acme/support/grants", token, expectedStatus: 503));
 
-        using var ready = await client.GetAsync("/_gateway/health/ready");
-        using var health = JsonDocument.Parse(await ready.Content.ReadAsStringAsync());
-        var audit = health.RootElement.GetProperty("checks").GetProperty("audit");
+        var (_, health) = await _gateway.ReadinessAsync();
+        var audit = health.GetProperty("checks").GetProperty("audit");
         Assert.NotEqual("healthy", audit.GetProperty("status").GetString());
         Assert.True(audit.GetProperty("dropped").GetInt64() > 0);
     }

@@ -20,16 +20,40 @@ public sealed class HealthEndpointTests(GatewayFixture fixture) : IClassFixture<
         Assert.Equal("healthy", json.RootElement.GetProperty("status").GetString());
     }
 
-    [Fact]
-    public async Task Ready_ListsEachDependencyWithItsState()
+    [Theory]
+    [InlineData("acme.localhost")]
+    [InlineData("any-host.example")]
+    public async Task Ready_Anonymously_SaysOnlyTheStatus(string host)
     {
-        using var client = fixture.Gateway.Client("localhost");
+        using var client = fixture.Gateway.Client(host);
 
         using var response = await client.GetAsync("/_gateway/health/ready");
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
-        var checks = json.RootElement.GetProperty("checks");
+        Assert.Equal(["status"], json.RootElement.EnumerateObject().Select(p => p.Name));
+        Assert.Equal("healthy", json.RootElement.GetProperty("status").GetString());
+    }
+
+    [Fact]
+    public async Task Ready_WithATenantAdminToken_StillSaysOnlyTheStatus()
+    {
+        var token = await ManagementClient.MintTokenAsync(fixture.Gateway.Config.Path, "ann", "tenant-admin", "acme");
+        using var client = fixture.Gateway.Client("acme.localhost");
+        client.DefaultRequestHeaders.Authorization = new("Bearer", token);
+
+        using var json = JsonDocument.Parse(await client.GetStringAsync("/_gateway/health/ready"));
+
+        Assert.False(json.RootElement.TryGetProperty("checks", out _));
+    }
+
+    [Fact]
+    public async Task Ready_ForAPlatformAdmin_ListsEachDependencyWithItsState()
+    {
+        var (status, body) = await fixture.Gateway.ReadinessAsync();
+
+        Assert.Equal(HttpStatusCode.OK, status);
+        var checks = body.GetProperty("checks");
         Assert.Equal("healthy", checks.GetProperty("configuration").GetProperty("status").GetString());
         Assert.Equal(20, checks.GetProperty("configuration").GetProperty("routes").GetInt32());
         var backends = checks.GetProperty("backends");

@@ -83,6 +83,18 @@ internal sealed class GatewayHost : IAsyncDisposable
 
     public HttpClient Client(string host = "acme.localhost") => LoopbackHttp.Client(Port, host);
 
+    /// <summary>Readiness with every dependency's details, as a platform admin sees it (anonymous callers get the status word only).</summary>
+    public async Task<(System.Net.HttpStatusCode Status, System.Text.Json.JsonElement Body)> ReadinessAsync()
+    {
+        var token = await ManagementClient.MintTokenAsync(Config.Path, "olivia", "platform-admin", null);
+        using var client = Client("localhost");
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/_gateway/health/ready");
+        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+        using var response = await client.SendAsync(request);
+        using var json = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        return (response.StatusCode, json.RootElement.Clone());
+    }
+
     /// <summary>Completes when the next routes-file change has been applied or rejected.</summary>
     public Task<RouteReloadOutcome> NextReloadAsync()
     {

@@ -76,9 +76,8 @@ public sealed class HotReloadTests : IAsyncLifetime
         using var response = await client.GetAsync("/api/orders");
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
 
-        using var ready = await client.GetAsync("/_gateway/health/ready");
-        using var health = JsonDocument.Parse(await ready.Content.ReadAsStringAsync());
-        var configuration = health.RootElement.GetProperty("checks").GetProperty("configuration");
+        var (_, health) = await _gateway.ReadinessAsync();
+        var configuration = health.GetProperty("checks").GetProperty("configuration");
         Assert.Equal("degraded", configuration.GetProperty("status").GetString());
         Assert.NotEmpty(configuration.GetProperty("lastRejectedEdit").EnumerateArray());
     }
