@@ -57,6 +57,50 @@ internal static class ConfigDirectory
         return full;
     }
 
+    /// <summary>The sections a settings file may hold; anything else is a typo or a setting of another program.</summary>
+    public static readonly string[] KnownSections =
+        ["Urls", "Gateway", "Grants", "Redis", "Management", "Support", "Audit", "Telemetry", "Secrets", "Webhooks", "Logging", "Serilog"];
+
+    /// <summary>
+    /// Reads the settings file as the configuration system will, and refuses what it would
+    /// misread or silently ignore: invalid JSON (with line and byte, never the content, which may
+    /// hold secrets) and unknown top-level sections. Throws <see cref="GatewayConfigurationException"/>.
+    /// </summary>
+    public static void CheckSettingsFile(string directory)
+    {
+        var path = Path.Combine(directory, SettingsFile);
+        try
+        {
+            using var document = System.Text.Json.JsonDocument.Parse(File.ReadAllBytes(path), new System.Text.Json.JsonDocumentOptions
+            {
+                CommentHandling = System.Text.Json.JsonCommentHandling.Skip,
+                AllowTrailingCommas = true,
+            });
+            if (document.RootElement.ValueKind != System.Text.Json.JsonValueKind.Object)
+            {
+                throw new GatewayConfigurationException($"{SettingsFile}: the settings must be one JSON object.");
+            }
+
+            var unknown = document.RootElement.EnumerateObject()
+                .Where(p => !KnownSections.Contains(p.Name, StringComparer.OrdinalIgnoreCase))
+                .Select(p => $"{SettingsFile}: {p.Name}: unknown section (known: {string.Join(", ", KnownSections)}).")
+                .ToList();
+            if (unknown.Count > 0)
+            {
+                throw new GatewayConfigurationException(unknown);
+            }
+        }
+        catch (System.Text.Json.JsonException ex)
+        {
+            throw new GatewayConfigurationException(
+                $"{SettingsFile}: not valid JSON (line {(ex.LineNumber ?? 0) + 1}, byte {(ex.BytePositionInLine ?? 0) + 1}).");
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new GatewayConfigurationException($"{SettingsFile}: cannot be read ({ex.GetType().Name}).");
+        }
+    }
+
     /// <summary>Drops <c>--config-dir D</c> so the command-line configuration source does not see it as a setting.</summary>
     public static string[] WithoutOption(IReadOnlyList<string> args)
     {

@@ -27,6 +27,7 @@ public static partial class GatewayApp
     public static async Task<WebApplication> CreateAsync(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
         var configDir = ConfigDirectory.Resolve(args, Environment.GetEnvironmentVariable);
+        ConfigDirectory.CheckSettingsFile(configDir);
         var settingsArgs = ConfigDirectory.WithoutOption(args);
 
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = settingsArgs });

@@ -3,7 +3,7 @@ using Microsoft.Extensions.Logging;
 
 namespace Gateway.Tests.Infrastructure;
 
-internal sealed record CapturedLog(string Category, LogLevel Level, EventId EventId, string Message);
+internal sealed record CapturedLog(string Category, LogLevel Level, EventId EventId, string Message, Exception? Exception = null);
 
 /// <summary>Records what the gateway logs, after the same <c>Logging:LogLevel</c> filters Serilog gets.</summary>
 internal sealed class CapturingLoggerProvider : ILoggerProvider
@@ -28,6 +28,6 @@ internal sealed class CapturingLoggerProvider : ILoggerProvider
         public bool IsEnabled(LogLevel logLevel) => true;
 
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-            entries.Enqueue(new CapturedLog(category, logLevel, eventId, formatter(state, exception)));
+            entries.Enqueue(new CapturedLog(category, logLevel, eventId, formatter(state, exception), exception));
     }
 }
