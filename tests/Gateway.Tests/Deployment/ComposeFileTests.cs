@@ -116,6 +116,9 @@ public sealed partial class ComposeFileTests : ComposeFileContract
         Assert.All(Compose.Services().Where(s => s.Name != "gateway"),
             s => Assert.DoesNotContain(Mounts(s.Node), m => IsDeploymentPath(m.Source)));
 
+        // No demo switch that would let demo material through.
+        Assert.DoesNotContain(env.Keys, k => k.StartsWith("Gateway__Demo__", StringComparison.Ordinal) && k != "Gateway__Demo__HostSampleApps");
+
         // Nothing that belongs in the deployment's files is set here instead.
         Assert.DoesNotContain(env.Keys, k => k.StartsWith("Management__", StringComparison.Ordinal) || k.StartsWith("Support__", StringComparison.Ordinal));
 

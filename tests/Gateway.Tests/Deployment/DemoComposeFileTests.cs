@@ -55,6 +55,8 @@ public sealed class DemoComposeFileTests : ComposeFileContract
         Assert.Equal("/app/config", gateway.GetValueOrDefault("GATEWAY_CONFIG_DIR"));
         Assert.NotEqual("true", gateway.GetValueOrDefault("Gateway__Production"));
         Assert.Equal("false", gateway.GetValueOrDefault("Gateway__Demo__HostSampleApps"));
+        // Demo material beyond the container's loopback: allowed explicitly, published on 127.0.0.1 only.
+        Assert.Equal("true", gateway.GetValueOrDefault("Gateway__Demo__AllowNonLoopback"));
         Assert.StartsWith("redis:6379", gateway.GetValueOrDefault("Redis__Configuration"), StringComparison.Ordinal);
         Assert.Equal("http://elasticsearch:9200", gateway.GetValueOrDefault("Audit__Elasticsearch__Url"));
         // The image's own copy of config/: nothing is mounted over it.
