@@ -1,570 +1,369 @@
-using System.Text.Json;
 using System.Text.RegularExpressions;
-using YamlDotNet.Core;
+using Gateway.Tests.Infrastructure;
 using YamlDotNet.RepresentationModel;
+using static Gateway.Tests.Deployment.ComposeModel;
 
 namespace Gateway.Tests.Deployment;
 
 /// <summary>
-/// There is no Docker engine on the build machines, so `docker compose config` / `up` cannot
-/// check docker-compose.yml. These tests parse it with a real YAML parser (YamlDotNet) and
-/// hold it to what it promises: the production shape of PRODUCT.md §9 (services, images,
-/// ports, healthchecks, start-up order, volumes) and that every path and config name it
-/// refers to exists in this repository.
+/// docker-compose.yml is the production shape (docs/production.md): it trusts no committed
+/// secret. Everything secret comes from the deployment directory `init` writes
+/// (GATEWAY_DEPLOY_DIR, its .env and its secrets/), compose refuses to start without it, the
+/// gateway runs with Gateway:Production, Redis needs a password, Elasticsearch and Kibana run
+/// with security and TLS, only the gateway is published beyond loopback, and Prometheus and
+/// Grafana watch the gateway. The shared rules are in <see cref="ComposeFileContract"/>.
 /// </summary>
-public sealed partial class ComposeFileTests
+public sealed partial class ComposeFileTests : ComposeFileContract
 {
-    private static readonly string[] ExpectedServices =
-        ["gateway", "redis", "elasticsearch", "kibana", "sample-acme", "sample-globex", "setup"];
+    /// <summary>The variables of the .env file init writes (used as `--env-file DIR/.env`).</summary>
+    private static readonly string[] EnvFileVariables =
+        ["REDIS_PASSWORD", "ELASTIC_PASSWORD", "KIBANA_PASSWORD", "GATEWAY_ES_PASSWORD", "GRAFANA_ADMIN_PASSWORD", "GATEWAY_DEPLOY_DIR"];
 
-    private readonly string _repoRoot;
-    private readonly string _composeText;
-    private readonly YamlMappingNode _root;
-    private readonly YamlMappingNode _services;
+    /// <summary>The files init writes into DIR/secrets, named in key-per-file form.</summary>
+    private static readonly string[] SecretFiles =
+        ["Support__SigningKeyPem", "Audit__Integrity__SigningKeyPem", "Secrets__EncryptionKey", "Redis__Configuration", "Audit__Elasticsearch__Password"];
+
+    private static readonly string[] ExpectedServices =
+    [
+        "gateway", "redis", "certs", "elasticsearch", "setup", "kibana", "kibana-setup",
+        "prometheus", "grafana", "sample-acme", "sample-globex",
+    ];
+
+    /// <summary>Services that may publish a port only on the host's loopback interface.</summary>
+    private static readonly string[] LoopbackOnly = ["redis", "elasticsearch", "kibana", "prometheus", "grafana"];
 
     public ComposeFileTests()
+        : base("docker-compose.yml")
     {
-        _repoRoot = FindRepoRoot();
-        var path = Path.Combine(_repoRoot, "docker-compose.yml");
-        Assert.True(File.Exists(path), $"docker-compose.yml not found at {path}");
-        _composeText = File.ReadAllText(path);
-
-        var stream = new YamlStream();
-        stream.Load(new StringReader(_composeText)); // throws on syntax errors and duplicate keys
-        Assert.Single(stream.Documents);
-        _root = Assert.IsType<YamlMappingNode>(stream.Documents[0].RootNode);
-        _services = Assert.IsType<YamlMappingNode>(Child(_root, "services"));
     }
 
     [Fact]
-    public void Declares_exactly_the_production_services()
+    public void Declares_exactly_the_production_services_under_its_own_project_name()
     {
-        var actual = _services.Children.Keys.Select(Scalar).Order(StringComparer.Ordinal).ToArray();
+        var actual = Compose.Services().Select(s => s.Name).Order(StringComparer.Ordinal).ToArray();
         Assert.Equal(ExpectedServices.Order(StringComparer.Ordinal), actual);
+        Assert.Equal("support-gateway", OptionalScalar(Compose.Root, "name"));
     }
 
     [Fact]
-    public void Every_service_has_a_pinned_image_or_a_build()
+    public void No_service_carries_a_literal_secret()
     {
         var problems = new List<string>();
-        foreach (var (name, service) in Services())
+        foreach (var (name, service) in Compose.Services())
         {
-            var image = OptionalScalar(service, "image");
-            var hasBuild = Child(service, "build") is not null;
-            if (image is null && !hasBuild)
+            foreach (var (key, value) in Env(service))
             {
-                problems.Add($"{name}: neither image nor build");
-            }
-            else if (!hasBuild && !HasExplicitTag(image!))
-            {
-                problems.Add($"{name}: pulled image '{image}' must carry an explicit, non-latest tag");
-            }
-        }
-
-        Assert.Empty(problems);
-
-        Assert.NotNull(Child(Service("gateway"), "build"));
-        Assert.NotNull(Child(Service("sample-acme"), "build"));
-        Assert.NotNull(Child(Service("sample-globex"), "build"));
-        Assert.Matches(@"^redis:7(\.|$)", RequiredScalar(Service("redis"), "image"));
-        Assert.Matches(@"^curlimages/curl:\d", RequiredScalar(Service("setup"), "image"));
-
-        var es = RequiredScalar(Service("elasticsearch"), "image");
-        var kibana = RequiredScalar(Service("kibana"), "image");
-        var esMatch = Regex.Match(es, @"^docker\.elastic\.co/elasticsearch/elasticsearch:(8\.\d+\.\d+)$");
-        var kibanaMatch = Regex.Match(kibana, @"^docker\.elastic\.co/kibana/kibana:(8\.\d+\.\d+)$");
-        Assert.True(esMatch.Success, $"elasticsearch image '{es}' is not an 8.x official image");
-        Assert.True(kibanaMatch.Success, $"kibana image '{kibana}' is not an 8.x official image");
-        // Kibana refuses to start against an Elasticsearch of another version.
-        Assert.Equal(esMatch.Groups[1].Value, kibanaMatch.Groups[1].Value);
-    }
-
-    [Fact]
-    public void Builds_use_the_repo_root_as_context_and_existing_dockerfiles()
-    {
-        var expected = new Dictionary<string, string>
-        {
-            ["gateway"] = "src/Gateway/Dockerfile",
-            ["sample-acme"] = "src/SampleTenantApp/Dockerfile",
-            ["sample-globex"] = "src/SampleTenantApp/Dockerfile",
-        };
-
-        var built = Services().Where(s => Child(s.Node, "build") is not null).Select(s => s.Name).ToHashSet();
-        Assert.Equal(expected.Keys.ToHashSet(), built);
-
-        foreach (var (name, dockerfileRelative) in expected)
-        {
-            var build = Assert.IsType<YamlMappingNode>(Child(Service(name), "build"));
-            var context = Path.GetFullPath(Path.Combine(_repoRoot, RequiredScalar(build, "context")));
-            // The Dockerfiles COPY Gateway.sln, Directory.*.props, global.json, src/ and config/.
-            Assert.True(File.Exists(Path.Combine(context, "Gateway.sln")),
-                $"{name}: build context '{context}' is not the repo root");
-
-            var dockerfile = RequiredScalar(build, "dockerfile");
-            Assert.Equal(dockerfileRelative, dockerfile);
-            var dockerfilePath = Path.Combine(context, dockerfile);
-            Assert.True(File.Exists(dockerfilePath), $"{name}: dockerfile '{dockerfilePath}' does not exist");
-
-            // The project the Dockerfile publishes must exist, and the image must listen where
-            // compose expects it (8080) as a non-root user.
-            var text = File.ReadAllText(dockerfilePath);
-            var publish = Regex.Match(text, @"dotnet publish\s+(\S+\.csproj)");
-            Assert.True(publish.Success, $"{dockerfile}: no 'dotnet publish <project>.csproj'");
-            Assert.True(File.Exists(Path.Combine(context, publish.Groups[1].Value)),
-                $"{dockerfile}: published project '{publish.Groups[1].Value}' does not exist");
-            Assert.Matches(@"(?m)^EXPOSE\s+8080\s*$", text);
-            Assert.Matches(@"ASPNETCORE_URLS=http://\+:8080", text);
-            var lastUser = Regex.Matches(text, @"(?m)^USER\s+(\S+)").LastOrDefault();
-            Assert.True(lastUser is not null && lastUser.Groups[1].Value is not ("root" or "0"),
-                $"{dockerfile}: the runtime stage must switch to a non-root USER");
-        }
-    }
-
-    [Fact]
-    public void Gateway_publishes_port_8080()
-    {
-        var ports = Sequence(Service("gateway"), "ports");
-        Assert.Contains(ports, p => PortMapping(p) == ("8080", "8080"));
-
-        // Short-syntax port mappings must be quoted: YAML 1.1 reads unquoted xx:yy as base 60.
-        foreach (var (name, service) in Services())
-        {
-            foreach (var port in Sequence(service, "ports").OfType<YamlScalarNode>())
-            {
-                Assert.True(port.Style is ScalarStyle.DoubleQuoted or ScalarStyle.SingleQuoted,
-                    $"{name}: port '{port.Value}' should be quoted");
-            }
-        }
-    }
-
-    [Fact]
-    public void Every_long_running_service_has_a_healthcheck()
-    {
-        var problems = new List<string>();
-        foreach (var (name, service) in Services().Where(s => s.Name != "setup"))
-        {
-            if (Child(service, "healthcheck") is not YamlMappingNode healthcheck)
-            {
-                problems.Add($"{name}: no healthcheck");
-                continue;
+                problems.AddRange(LiteralSecrets.InEnvironment(key, value).Select(p => $"{name}: environment {p}"));
             }
 
-            if (OptionalScalar(healthcheck, "disable") == "true")
+            foreach (var part in new[] { "command", "entrypoint", "healthcheck", "labels", "secrets", "volumes" })
             {
-                problems.Add($"{name}: healthcheck disabled");
-                continue;
-            }
-
-            var test = HealthcheckTest(healthcheck);
-            if (test.Count == 0 || test[0] is not ("CMD" or "CMD-SHELL") || test.Count < 2)
-            {
-                problems.Add($"{name}: healthcheck test must be [CMD, ...] or [CMD-SHELL, ...] or a string");
-            }
-
-            // Images built on mcr.microsoft.com/dotnet/aspnet have neither curl nor wget.
-            if (Child(service, "build") is not null && test.Any(t => Regex.IsMatch(t, @"\b(curl|wget)\b")))
-            {
-                problems.Add($"{name}: healthcheck uses curl/wget, which the aspnet image does not have");
-            }
-        }
-
-        Assert.Empty(problems);
-
-        var gatewayProbe = string.Join(' ', HealthcheckTest(Assert.IsType<YamlMappingNode>(Child(Service("gateway"), "healthcheck"))));
-        Assert.Contains("/_gateway/health/ready", gatewayProbe, StringComparison.Ordinal);
-        Assert.Contains("127.0.0.1/8080", gatewayProbe, StringComparison.Ordinal);
-        Assert.Contains("redis-cli ping", string.Join(' ', HealthcheckTest(Assert.IsType<YamlMappingNode>(Child(Service("redis"), "healthcheck")))), StringComparison.Ordinal);
-        Assert.Contains("_cluster/health", string.Join(' ', HealthcheckTest(Assert.IsType<YamlMappingNode>(Child(Service("elasticsearch"), "healthcheck")))), StringComparison.Ordinal);
-        Assert.Contains("/api/status", string.Join(' ', HealthcheckTest(Assert.IsType<YamlMappingNode>(Child(Service("kibana"), "healthcheck")))), StringComparison.Ordinal);
-    }
-
-    [Fact]
-    public void Gateway_starts_after_its_dependencies_with_the_right_conditions()
-    {
-        var expected = new Dictionary<string, string>
-        {
-            ["redis"] = "service_healthy",
-            ["elasticsearch"] = "service_healthy",
-            ["sample-acme"] = "service_started",
-            ["sample-globex"] = "service_started",
-        };
-        Assert.Equal(expected.OrderBy(kv => kv.Key, StringComparer.Ordinal),
-            DependsOn(Service("gateway")).OrderBy(kv => kv.Key, StringComparer.Ordinal));
-    }
-
-    [Fact]
-    public void Every_depends_on_names_an_existing_service_that_can_satisfy_the_condition()
-    {
-        var problems = new List<string>();
-        foreach (var (name, service) in Services())
-        {
-            foreach (var (target, condition) in DependsOn(service))
-            {
-                if (Child(_services, target) is not YamlMappingNode targetService)
+                if (Child(service, part) is { } node)
                 {
-                    problems.Add($"{name}: depends_on unknown service '{target}'");
-                }
-                else if (condition == "service_healthy" && Child(targetService, "healthcheck") is null)
-                {
-                    problems.Add($"{name}: waits for '{target}' to be healthy, but it has no healthcheck");
-                }
-                else if (condition is not ("service_started" or "service_healthy" or "service_completed_successfully"))
-                {
-                    problems.Add($"{name}: unknown depends_on condition '{condition}' for '{target}'");
+                    problems.AddRange(Scalars(node).SelectMany(s => LiteralSecrets.InText(s.Value ?? "")).Select(p => $"{name}: {part} {p}"));
                 }
             }
         }
 
-        Assert.Empty(problems);
-        Assert.Equal("service_healthy", DependsOn(Service("kibana"))["elasticsearch"]);
-    }
-
-    [Fact]
-    public void Named_volumes_are_declared_at_top_level_and_all_declared_ones_are_used()
-    {
-        var declared = Child(_root, "volumes") is YamlMappingNode volumes
-            ? volumes.Children.Keys.Select(Scalar).ToHashSet()
-            : [];
-
-        var used = Services()
-            .SelectMany(s => Mounts(s.Node).Where(m => m.Type == "volume").Select(m => (s.Name, m.Source)))
-            .ToList();
-
-        var undeclared = used.Where(u => !declared.Contains(u.Source)).Select(u => $"{u.Name}: {u.Source}");
-        Assert.Empty(undeclared);
-        Assert.Empty(declared.Except(used.Select(u => u.Source)));
-
-        // Data that must survive a container replacement lives on named volumes.
-        Assert.Contains(Mounts(Service("redis")), m => m.Type == "volume" && m.Target == "/data");
-        Assert.Contains(Mounts(Service("elasticsearch")), m => m.Type == "volume" && m.Target == "/usr/share/elasticsearch/data");
-    }
-
-    [Fact]
-    public void Bind_mounted_host_paths_are_repo_relative_and_exist()
-    {
-        var binds = Services()
-            .SelectMany(s => Mounts(s.Node).Where(m => m.Type == "bind").Select(m => (s.Name, m.Source)))
-            .ToList();
-        Assert.NotEmpty(binds); // the setup job mounts config/
-
-        var problems = new List<string>();
-        foreach (var (name, source) in binds)
+        if (Child(Compose.Root, "secrets") is { } secrets)
         {
-            if (!source.StartsWith("./", StringComparison.Ordinal))
-            {
-                problems.Add($"{name}: bind source '{source}' is not relative to the repo root");
-                continue;
-            }
-
-            var full = Path.GetFullPath(Path.Combine(_repoRoot, source));
-            if (!Directory.Exists(full) && !File.Exists(full))
-            {
-                problems.Add($"{name}: bind source '{source}' does not exist in the repo");
-            }
+            problems.AddRange(Scalars(secrets).SelectMany(s => LiteralSecrets.InText(s.Value ?? "")).Select(p => $"secrets: {p}"));
         }
 
         Assert.Empty(problems);
+
+        // Nor anything that only the demo should know, or a secret compose would read inline.
+        Assert.DoesNotContain("d9pAQ+FVCxw0l7LdHJw9yKsyBtvOc2FaQJoBgH+WNHY=", Compose.Text, StringComparison.Ordinal);
+        Assert.DoesNotContain(Compose.Services(), s => Child(s.Node, "env_file") is not null);
+        Assert.All(Scalars(Child(Compose.Root, "secrets")!).Where(s => s.Value is not null),
+            s => Assert.Matches(@"^\$\{GATEWAY_DEPLOY_DIR:\?[^}]+\}/secrets/\w+$", s.Value!));
     }
 
     [Fact]
-    public void Setup_is_a_one_shot_job_after_elasticsearch_and_kibana_that_runs_the_mounted_script()
+    public void Compose_takes_only_the_env_file_variables_and_refuses_to_start_without_them()
     {
-        var setup = Service("setup");
+        var interpolated = Compose.Interpolations();
+        Assert.NotEmpty(interpolated);
 
-        var restart = Assert.IsType<YamlScalarNode>(Child(setup, "restart"));
-        Assert.Equal("no", restart.Value);
-        // Unquoted, YAML 1.1 parsers read `no` as boolean false, which compose rejects.
-        Assert.NotEqual(ScalarStyle.Plain, restart.Style);
-
-        var dependsOn = DependsOn(setup);
-        Assert.Equal("service_healthy", dependsOn["elasticsearch"]);
-        Assert.Equal("service_healthy", dependsOn["kibana"]);
-
-        var mounts = Mounts(setup).ToList();
-        Assert.All(mounts, m => Assert.True(m.ReadOnly, $"setup: mount {m.Source} should be read-only"));
-        Assert.Contains(mounts, m => m.Type == "bind" && m.Source == "./config/elasticsearch");
-        Assert.Contains(mounts, m => m.Type == "bind" && m.Source == "./config/kibana");
-
-        // The script it runs must be inside a bind mount and exist on the host side.
-        var run = string.Join(' ', StringList(Child(setup, "entrypoint")).Concat(StringList(Child(setup, "command"))));
-        var script = Regex.Match(run, @"(/\S+\.sh)\b");
-        Assert.True(script.Success, $"setup runs no script: '{run}'");
-        var scriptPath = script.Groups[1].Value;
-        var mount = mounts.SingleOrDefault(m => m.Type == "bind" && scriptPath.StartsWith(m.Target.TrimEnd('/') + "/", StringComparison.Ordinal));
-        Assert.True(mount is not null, $"setup: {scriptPath} is not inside a bind mount");
-        var hostScript = Path.Combine(_repoRoot, mount!.Source, scriptPath[(mount.Target.TrimEnd('/').Length + 1)..]);
-        Assert.True(File.Exists(hostScript), $"setup script {hostScript} does not exist");
+        // `${VAR:?message}`: compose stops with the message instead of starting with an empty
+        // password or mounting an empty directory over the gateway's configuration.
+        Assert.Empty(interpolated.Where(i => !EnvFileVariables.Contains(i.Name)).Select(i => $"${{{i.Name}}} is not written by init"));
+        Assert.Empty(interpolated.Where(i => i.Modifier != ":?").Select(i => $"${{{i.Name}{i.Modifier}…}} must be ${{{i.Name}:?…}}"));
+        Assert.Equal(EnvFileVariables.Order(StringComparer.Ordinal), interpolated.Select(i => i.Name).Distinct().Order(StringComparer.Ordinal));
     }
 
     [Fact]
-    public void Gateway_environment_points_at_the_compose_services()
+    public void Gateway_runs_in_production_on_the_configuration_of_the_deployment_directory()
     {
-        var env = Env(Service("gateway"));
+        var gateway = Compose.Service("gateway");
+        var env = Env(gateway);
 
-        Assert.Equal("/app/config", env.GetValueOrDefault("GATEWAY_CONFIG_DIR"));
+        Assert.Equal("true", env.GetValueOrDefault("Gateway__Production"));
         Assert.Equal("false", env.GetValueOrDefault("Gateway__Demo__HostSampleApps"));
 
-        var redis = env.GetValueOrDefault("Redis__Configuration");
-        Assert.NotNull(redis);
-        Assert.StartsWith("redis:6379", redis, StringComparison.Ordinal);
-        Assert.NotNull(Child(_services, "redis"));
+        // The config directory is the deployment's, read-only, laid over the demo copy in the
+        // image; without GATEWAY_DEPLOY_DIR compose refuses to start, and a missing directory
+        // is an error rather than an empty directory made on the fly.
+        var configDir = env.GetValueOrDefault("GATEWAY_CONFIG_DIR");
+        Assert.Equal("/app/config", configDir);
+        var config = Assert.Single(Mounts(gateway), m => m.Target == configDir);
+        Assert.Equal("bind", config.Type);
+        Assert.Matches(@"^\$\{GATEWAY_DEPLOY_DIR:\?[^}]+\}/config$", config.Source);
+        Assert.True(config.ReadOnly, "the gateway's configuration must be mounted read-only");
+        Assert.Equal("false", config.CreateHostPath);
 
-        var es = env.GetValueOrDefault("Audit__Elasticsearch__Url");
-        Assert.NotNull(es);
-        var esUri = new Uri(es);
-        Assert.Equal("elasticsearch", esUri.Host);
-        Assert.Equal(9200, esUri.Port);
+        // The deployment directory serves the gateway alone.
+        Assert.All(Compose.Services().Where(s => s.Name != "gateway"),
+            s => Assert.DoesNotContain(Mounts(s.Node), m => IsDeploymentPath(m.Source)));
 
-        // The config dir the image is told about must be where the Dockerfile puts config.
-        var dockerfile = File.ReadAllText(Path.Combine(_repoRoot, "src/Gateway/Dockerfile"));
+        // No demo switch that would let demo material through.
+        Assert.DoesNotContain(env.Keys, k => k.StartsWith("Gateway__Demo__", StringComparison.Ordinal) && k != "Gateway__Demo__HostSampleApps");
+
+        // Nothing that belongs in the deployment's files is set here instead.
+        Assert.DoesNotContain(env.Keys, k => k.StartsWith("Management__", StringComparison.Ordinal) || k.StartsWith("Support__", StringComparison.Ordinal));
+
+        // The image's default config dir is the one mounted over.
+        var dockerfile = File.ReadAllText(Path.Combine(RepoRoot, "src/Gateway/Dockerfile"));
         Assert.Contains("GATEWAY_CONFIG_DIR=/app/config", dockerfile, StringComparison.Ordinal);
         Assert.Matches(@"dotnet publish\s+\S+\s.*-o\s+/app\b", dockerfile);
     }
 
     [Fact]
-    public void Gateway_cluster_overrides_name_clusters_and_destinations_that_exist_in_config()
+    public void Gateway_reads_each_secret_file_of_the_deployment_directory_and_no_other_service_does()
     {
-        var env = Env(Service("gateway"));
-        var overrides = env
-            .Select(kv => (Match: ClusterDestinationAddress().Match(kv.Key), kv.Value))
-            .Where(x => x.Match.Success)
-            .Select(x => (Cluster: x.Match.Groups[1].Value, Destination: x.Match.Groups[2].Value, Address: x.Value))
-            .ToList();
+        var gateway = Compose.Service("gateway");
+        Assert.Equal("/run/secrets", Env(gateway).GetValueOrDefault("GATEWAY_SECRETS_DIR"));
 
-        Assert.Equal(
-            new[] { ("acme", "primary"), ("globex", "primary") },
-            overrides.Select(o => (o.Cluster, o.Destination)).Order().ToArray());
+        var refs = SecretRefs(gateway).ToList();
+        Assert.Equal(SecretFiles.Order(StringComparer.Ordinal), refs.Select(r => r.Target).Order(StringComparer.Ordinal));
 
-        foreach (var (cluster, destination, address) in overrides)
+        var declared = Assert.IsType<YamlMappingNode>(Child(Compose.Root, "secrets"));
+        foreach (var (source, target) in refs)
         {
-            // Each address must be a sample app container that listens on 8080.
-            var uri = new Uri(address);
-            Assert.True(Child(_services, uri.Host) is YamlMappingNode,
-                $"{cluster}/{destination}: address host '{uri.Host}' is not a compose service");
-            Assert.Equal(8080, uri.Port);
-            Assert.Equal($"sample-{cluster}", uri.Host);
-            Assert.Equal(cluster, Env(Service(uri.Host)).GetValueOrDefault("SAMPLE_APP_NAME"));
+            var file = OptionalScalar(Assert.IsType<YamlMappingNode>(Child(declared, source)), "file");
+            Assert.NotNull(file);
+            Assert.Matches(@"^\$\{GATEWAY_DEPLOY_DIR:\?[^}]+\}/secrets/" + Regex.Escape(target) + "$", file);
         }
 
-        // A misspelt cluster or destination id would silently add a second, unused destination
-        // instead of repointing the configured one: hold the names to config/routes.json.
-        var routesPath = Path.Combine(_repoRoot, "config", "routes.json");
-        Assert.True(File.Exists(routesPath), $"{routesPath} does not exist");
-        using var routes = JsonDocument.Parse(File.ReadAllText(routesPath), new JsonDocumentOptions
-        {
-            CommentHandling = JsonCommentHandling.Skip,
-            AllowTrailingCommas = true,
-        });
+        Assert.Equal(refs.Select(r => r.Source).Order(StringComparer.Ordinal), declared.Children.Keys.Select(Scalar).Order(StringComparer.Ordinal));
+        Assert.All(Compose.Services().Where(s => s.Name != "gateway"), s => Assert.Empty(SecretRefs(s.Node)));
 
-        var clusters = JsonChild(JsonChild(routes.RootElement, "ReverseProxy"), "Clusters");
-        Assert.True(clusters is not null, "config/routes.json has no ReverseProxy:Clusters");
-        foreach (var (cluster, destination, _) in overrides)
-        {
-            var clusterNode = JsonChild(clusters, cluster);
-            Assert.True(clusterNode is not null, $"config/routes.json has no cluster '{cluster}'");
-            Assert.True(JsonChild(JsonChild(clusterNode, "Destinations"), destination) is not null,
-                $"config/routes.json cluster '{cluster}' has no destination '{destination}'");
-        }
+        // The connection string with Redis' password comes from its secret file only.
+        Assert.DoesNotContain("Redis__Configuration", Env(gateway).Keys);
+        Assert.DoesNotContain("Audit__Elasticsearch__Password", Env(gateway).Keys);
     }
 
     [Fact]
-    public void Elasticsearch_runs_single_node_and_documents_that_security_is_off_only_locally()
+    public void Gateway_ships_audit_over_https_as_gateway_audit_trusting_the_generated_ca()
     {
-        var env = Env(Service("elasticsearch"));
+        var gateway = Compose.Service("gateway");
+        var env = Env(gateway);
+
+        var url = new Uri(env.GetValueOrDefault("Audit__Elasticsearch__Url") ?? "");
+        Assert.Equal("https", url.Scheme);
+        Assert.Equal("elasticsearch", url.Host);
+        Assert.Equal(9200, url.Port);
+        Assert.True(Compose.HasService(url.Host));
+
+        // The user the setup job creates, with the password of the secret file (not in env).
+        Assert.Equal("gateway_audit", env.GetValueOrDefault("Audit__Elasticsearch__Username"));
+        Assert.Equal("gateway_audit", Env(Compose.Service("setup")).GetValueOrDefault("GATEWAY_ES_USERNAME"));
+        Assert.Contains(SecretRefs(gateway), r => r.Target == "Audit__Elasticsearch__Password");
+
+        // The node certificate names the host the gateway connects to.
+        Assert.Equal(url.Host, Env(Compose.Service("certs")).GetValueOrDefault("ES_NODE_NAME"));
+
+        // Trust: SSL_CERT_DIR lists the system store and the directory the elastic-ca volume is
+        // mounted on, read-only; the certs job writes the CA certificate into that volume.
+        var certDirs = (env.GetValueOrDefault("SSL_CERT_DIR") ?? "").Split(':');
+        Assert.Contains("/etc/ssl/certs", certDirs);
+        var caMount = Assert.Single(Mounts(gateway), m => m.Type == "volume" && m.Source == "elastic-ca");
+        Assert.True(caMount.ReadOnly);
+        Assert.Contains(caMount.Target, certDirs);
+        var certs = Compose.Service("certs");
+        var exported = Assert.Single(Mounts(certs), m => m.Source == "elastic-ca");
+        Assert.Equal(exported.Target, Env(certs).GetValueOrDefault("CA_EXPORT_DIR"));
+
+        // The spool is on the volume, whatever the deployment's gateway.json says.
+        var spool = Assert.Single(Mounts(gateway), m => m.Source == "gateway-spool");
+        Assert.StartsWith(spool.Target + "/", env.GetValueOrDefault("Audit__SpoolDirectory"), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Gateway_waits_for_its_dependencies_and_for_the_index_template()
+    {
+        var expected = new Dictionary<string, string>
+        {
+            ["redis"] = "service_healthy",
+            ["elasticsearch"] = "service_healthy",
+            ["setup"] = "service_completed_successfully",
+            ["sample-acme"] = "service_started",
+            ["sample-globex"] = "service_started",
+        };
+        Assert.Equal(expected.OrderBy(kv => kv.Key, StringComparer.Ordinal),
+            DependsOn(Compose.Service("gateway")).OrderBy(kv => kv.Key, StringComparer.Ordinal));
+
+        // certs → elasticsearch → setup (passwords, role, user, template) → kibana → kibana-setup.
+        Assert.Equal("service_completed_successfully", DependsOn(Compose.Service("elasticsearch"))["certs"]);
+        Assert.Equal("service_healthy", DependsOn(Compose.Service("setup"))["elasticsearch"]);
+        Assert.Equal("service_completed_successfully", DependsOn(Compose.Service("kibana"))["setup"]);
+        Assert.Equal("service_healthy", DependsOn(Compose.Service("kibana-setup"))["kibana"]);
+    }
+
+    [Fact]
+    public void Only_the_gateway_is_published_beyond_the_loopback_interface()
+    {
+        var problems = new List<string>();
+        foreach (var (name, service) in Compose.Services())
+        {
+            foreach (var port in Sequence(service, "ports").Select(PortMapping))
+            {
+                if (name == "gateway")
+                {
+                    if (port.Container != "8080")
+                    {
+                        problems.Add($"gateway: publishes {port.Container}; only 8080 is for clients (9091 stays on the compose network)");
+                    }
+                }
+                else if (port.HostIp != "127.0.0.1")
+                {
+                    problems.Add($"{name}: publishes {port.Container} on {port.HostIp ?? "every interface"}");
+                }
+            }
+
+            if (name != "gateway" && Child(service, "network_mode") is YamlScalarNode { Value: "host" })
+            {
+                problems.Add($"{name}: network_mode host bypasses every binding");
+            }
+        }
+
+        Assert.Empty(problems);
+        Assert.All(LoopbackOnly, name => Assert.True(Compose.HasService(name), $"no service '{name}'"));
+        // The data stores are not published at all.
+        Assert.Empty(Sequence(Compose.Service("redis"), "ports"));
+        Assert.Empty(Sequence(Compose.Service("elasticsearch"), "ports"));
+
+        var management = new Uri(Env(Compose.Service("gateway")).GetValueOrDefault("Gateway__ManagementUrls")!.Replace("+", "0.0.0.0", StringComparison.Ordinal));
+        Assert.Equal(9091, management.Port);
+    }
+
+    [Fact]
+    public void Redis_requires_a_password_from_the_env_file_without_showing_it_in_ps()
+    {
+        var redis = Compose.Service("redis");
+        Assert.Matches(@"^\$\{REDIS_PASSWORD:\?[^}]+\}$", Env(redis).GetValueOrDefault("REDIS_PASSWORD"));
+
+        var command = string.Join('\n', StringList(Child(redis, "command")));
+        Assert.Matches(@"printf 'requirepass %s\\n' ""\$\$REDIS_PASSWORD"" > (?<file>\S+)", command);
+        var file = Regex.Match(command, @"> (?<file>\S+)").Groups["file"].Value;
+        // The file is the server's configuration, written where only its user can read it.
+        Assert.Matches(@"\bumask 077\b", command);
+        Assert.Matches(@"exec redis-server " + Regex.Escape(file) + @"\b", command);
+        Assert.DoesNotContain("--requirepass", command, StringComparison.Ordinal);
+        Assert.Equal("redis", OptionalScalar(redis, "user"));
+
+        // The health probe authenticates (REDISCLI_AUTH, not -a on the command line).
+        Assert.Contains("REDISCLI_AUTH=\"$$REDIS_PASSWORD\"", HealthcheckText(redis), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Elasticsearch_and_Kibana_run_with_security_and_tls_on_certificates_the_certs_job_makes()
+    {
+        var es = Compose.Service("elasticsearch");
+        var env = Env(es);
         Assert.Equal("single-node", env.GetValueOrDefault("discovery.type"));
         Assert.Matches(@"-Xms1g\b.*-Xmx1g\b", env.GetValueOrDefault("ES_JAVA_OPTS") ?? "");
-        Assert.Contains(Sequence(Service("elasticsearch"), "ports"), p => PortMapping(p).Container == "9200");
-        Assert.Contains(Sequence(Service("kibana"), "ports"), p => PortMapping(p).Container == "5601");
-        Assert.Equal("http://elasticsearch:9200", Env(Service("kibana")).GetValueOrDefault("ELASTICSEARCH_HOSTS"));
+        Assert.Equal("true", env.GetValueOrDefault("xpack.security.enabled"));
+        Assert.Equal("true", env.GetValueOrDefault("xpack.security.http.ssl.enabled"));
+        Assert.Equal("true", env.GetValueOrDefault("xpack.security.transport.ssl.enabled"));
+        Assert.Equal("certificate", env.GetValueOrDefault("xpack.security.transport.ssl.verification_mode"));
+        Assert.Matches(@"^\$\{ELASTIC_PASSWORD:\?[^}]+\}$", env.GetValueOrDefault("ELASTIC_PASSWORD"));
 
-        if (env.GetValueOrDefault("xpack.security.enabled") == "false")
+        // Every TLS file Elasticsearch is told about is one the certs job writes (certs.sh
+        // layout: CERTS_DIR/ca.crt, CERTS_DIR/NODE/NODE.crt and .key) on the shared volume.
+        var certs = Compose.Service("certs");
+        Assert.Matches(EsImage(), RequiredScalar(certs, "image"));
+        Assert.Equal(RequiredScalar(es, "image"), RequiredScalar(certs, "image"));
+        var certsEnv = Env(certs);
+        var node = certsEnv["ES_NODE_NAME"];
+        var certsDir = certsEnv["CERTS_DIR"];
+        var certsVolume = Assert.Single(Mounts(certs), m => m.Target == certsDir);
+        var esCerts = Assert.Single(Mounts(es), m => m.Source == certsVolume.Source);
+        Assert.Equal("volume", esCerts.Type);
+        Assert.True(esCerts.ReadOnly);
+        Assert.Equal(certsDir, esCerts.Target);
+        var written = new[] { "ca.crt", $"{node}/{node}.crt", $"{node}/{node}.key" }.Select(f => $"{certsDir}/{f}").ToHashSet();
+        var tlsFiles = env.Where(kv => TlsFileSetting().IsMatch(kv.Key)).ToList();
+        Assert.Equal(6, tlsFiles.Count);
+        foreach (var (key, value) in tlsFiles)
         {
-            var comments = _composeText.Split('\n').Where(l => l.TrimStart().StartsWith('#')).ToList();
-            Assert.Contains(comments, c =>
-                c.Contains("production", StringComparison.OrdinalIgnoreCase)
-                && c.Contains("security", StringComparison.OrdinalIgnoreCase));
-            Assert.Contains(comments, c => c.Contains("TLS", StringComparison.Ordinal));
-            Assert.Contains(comments, c => c.Contains("credentials", StringComparison.OrdinalIgnoreCase));
-        }
-    }
-
-    // ---- compose model helpers ---------------------------------------------------------
-
-    private sealed record Mount(string Type, string Source, string Target, bool ReadOnly);
-
-    private IEnumerable<(string Name, YamlMappingNode Node)> Services() =>
-        _services.Children.Select(kv => (Scalar(kv.Key), Assert.IsType<YamlMappingNode>(kv.Value)));
-
-    private YamlMappingNode Service(string name) =>
-        Assert.IsType<YamlMappingNode>(Child(_services, name));
-
-    private static YamlNode? Child(YamlNode? node, string key) =>
-        node is YamlMappingNode mapping && mapping.Children.TryGetValue(new YamlScalarNode(key), out var child)
-            ? child
-            : null;
-
-    private static string Scalar(YamlNode node) =>
-        Assert.IsType<YamlScalarNode>(node).Value ?? "";
-
-    private static string? OptionalScalar(YamlNode node, string key) =>
-        Child(node, key) is YamlScalarNode scalar ? scalar.Value : null;
-
-    private static string RequiredScalar(YamlNode node, string key)
-    {
-        var value = OptionalScalar(node, key);
-        Assert.False(string.IsNullOrEmpty(value), $"missing scalar '{key}'");
-        return value!;
-    }
-
-    private static IReadOnlyList<YamlNode> Sequence(YamlNode node, string key) =>
-        Child(node, key) is YamlSequenceNode sequence ? sequence.Children.ToList() : [];
-
-    private static IEnumerable<string> StringList(YamlNode? node) => node switch
-    {
-        YamlScalarNode scalar => [scalar.Value ?? ""],
-        YamlSequenceNode sequence => sequence.Children.Select(Scalar),
-        _ => [],
-    };
-
-    private static bool HasExplicitTag(string image)
-    {
-        var lastSegment = image[(image.LastIndexOf('/') + 1)..];
-        var colon = lastSegment.IndexOf(':', StringComparison.Ordinal);
-        return image.Contains('@', StringComparison.Ordinal)
-            || (colon > 0 && lastSegment[(colon + 1)..] is { Length: > 0 } tag && tag != "latest");
-    }
-
-    /// <summary>Compose allows both the list (<c>- K=V</c>) and the mapping form.</summary>
-    private static Dictionary<string, string> Env(YamlMappingNode service)
-    {
-        var result = new Dictionary<string, string>(StringComparer.Ordinal);
-        switch (Child(service, "environment"))
-        {
-            case YamlMappingNode mapping:
-                foreach (var (key, value) in mapping.Children)
-                {
-                    result.Add(Scalar(key), value is YamlScalarNode s ? s.Value ?? "" : "");
-                }
-
-                break;
-            case YamlSequenceNode sequence:
-                foreach (var item in sequence.Children.Select(Scalar))
-                {
-                    var eq = item.IndexOf('=', StringComparison.Ordinal);
-                    result.Add(eq < 0 ? item : item[..eq], eq < 0 ? "" : item[(eq + 1)..]);
-                }
-
-                break;
+            // Relative paths are resolved against Elasticsearch's config directory.
+            Assert.Contains($"/usr/share/elasticsearch/config/{value}", written);
         }
 
-        return result;
+        var certsScript = File.ReadAllText(Path.Combine(RepoPaths.ConfigDir, "compose", "certs.sh"));
+        Assert.Contains("\"$certs/ca.crt\"", certsScript, StringComparison.Ordinal);
+        Assert.Contains("\"$certs/$node/$node.key\"", certsScript, StringComparison.Ordinal);
+        Assert.Contains("\"$certs/$node/$node.crt\"", certsScript, StringComparison.Ordinal);
+        Assert.Contains("elasticsearch-certutil", certsScript, StringComparison.Ordinal);
+
+        // Healthy means TLS with the generated CA and a working login.
+        var probe = HealthcheckText(es);
+        Assert.Contains("https://localhost:9200/_cluster/health", probe, StringComparison.Ordinal);
+        Assert.Contains("--cacert config/certs/ca.crt", probe, StringComparison.Ordinal);
+        Assert.Contains("-K -", probe, StringComparison.Ordinal);
+
+        // Kibana logs in as kibana_system over https, with the password the setup job sets.
+        var kibana = Env(Compose.Service("kibana"));
+        Assert.Equal("https://elasticsearch:9200", kibana.GetValueOrDefault("ELASTICSEARCH_HOSTS"));
+        Assert.Equal("kibana_system", kibana.GetValueOrDefault("ELASTICSEARCH_USERNAME"));
+        Assert.Matches(@"^\$\{KIBANA_PASSWORD:\?[^}]+\}$", kibana.GetValueOrDefault("ELASTICSEARCH_PASSWORD"));
+        Assert.Equal(kibana["ELASTICSEARCH_PASSWORD"], Env(Compose.Service("setup")).GetValueOrDefault("KIBANA_SYSTEM_PASSWORD"));
+        var kibanaCa = kibana.GetValueOrDefault("ELASTICSEARCH_SSL_CERTIFICATEAUTHORITIES") ?? "";
+        Assert.Contains(Mounts(Compose.Service("kibana")), m => m.Source == "elastic-ca" && m.ReadOnly && kibanaCa == m.Target + "/ca.crt");
+
+        // The setup jobs speak https to Elasticsearch and verify it with the CA.
+        var setup = Env(Compose.Service("setup"));
+        Assert.StartsWith("https://", setup.GetValueOrDefault("ELASTICSEARCH_URL"), StringComparison.Ordinal);
+        Assert.Equal("elastic", setup.GetValueOrDefault("ELASTICSEARCH_USERNAME"));
+        Assert.Matches(@"^\$\{ELASTIC_PASSWORD:\?[^}]+\}$", setup.GetValueOrDefault("ELASTICSEARCH_PASSWORD"));
+        Assert.Contains(Mounts(Compose.Service("setup")), m => m.Source == "elastic-ca" && m.ReadOnly && setup.GetValueOrDefault("ELASTICSEARCH_CA_CERT") == m.Target + "/ca.crt");
+        Assert.DoesNotContain("--insecure", Compose.Text, StringComparison.Ordinal);
+        Assert.DoesNotMatch(@"\bcurl\b[^\n]*\s-k\b", Compose.Text);
     }
 
-    /// <summary>List form means <c>service_started</c>; mapping form carries a condition.</summary>
-    private static Dictionary<string, string> DependsOn(YamlMappingNode service)
+    [Fact]
+    public void Grafana_takes_its_admin_password_from_the_env_file_and_allows_no_anonymous_access()
     {
-        var result = new Dictionary<string, string>(StringComparer.Ordinal);
-        switch (Child(service, "depends_on"))
-        {
-            case YamlSequenceNode sequence:
-                foreach (var item in sequence.Children)
-                {
-                    result.Add(Scalar(item), "service_started");
-                }
+        var grafana = Compose.Service("grafana");
+        var env = Env(grafana);
+        Assert.Matches(@"^\$\{GRAFANA_ADMIN_PASSWORD:\?[^}]+\}$", env.GetValueOrDefault("GF_SECURITY_ADMIN_PASSWORD"));
+        Assert.Equal("false", env.GetValueOrDefault("GF_AUTH_ANONYMOUS_ENABLED"));
+        Assert.Equal("false", env.GetValueOrDefault("GF_USERS_ALLOW_SIGN_UP"));
 
-                break;
-            case YamlMappingNode mapping:
-                foreach (var (key, value) in mapping.Children)
-                {
-                    result.Add(Scalar(key), OptionalScalar(value, "condition") ?? "service_started");
-                }
-
-                break;
-        }
-
-        return result;
+        var mounts = Mounts(grafana).ToList();
+        Assert.Contains(mounts, m => m.Source == "./config/grafana/provisioning/datasources" && m.Target == "/etc/grafana/provisioning/datasources");
+        Assert.Contains(mounts, m => m.Source == "./config/grafana/provisioning/dashboards" && m.Target == "/etc/grafana/provisioning/dashboards");
+        Assert.Contains(mounts, m => m.Source == "./config/grafana/dashboards" && m.Target == "/etc/grafana/dashboards");
+        Assert.Contains(mounts, m => m.Type == "volume" && m.Target == "/var/lib/grafana");
+        Assert.Contains(Mounts(Compose.Service("prometheus")), m => m.Type == "volume" && m.Target == "/prometheus");
     }
 
-    private static List<string> HealthcheckTest(YamlMappingNode healthcheck) =>
-        Child(healthcheck, "test") switch
-        {
-            YamlScalarNode shell => ["CMD-SHELL", shell.Value ?? ""],
-            YamlSequenceNode sequence => sequence.Children.Select(Scalar).ToList(),
-            _ => [],
-        };
-
-    /// <summary>Short syntax <c>[host:]source:target[:mode]</c> or the long mapping syntax.</summary>
-    private static IEnumerable<Mount> Mounts(YamlMappingNode service)
+    [Fact]
+    public void The_gateway_role_may_only_create_documents_in_the_audit_data_stream()
     {
-        foreach (var item in Sequence(service, "volumes"))
-        {
-            if (item is YamlMappingNode longSyntax)
-            {
-                yield return new Mount(
-                    RequiredScalar(longSyntax, "type"),
-                    OptionalScalar(longSyntax, "source") ?? "",
-                    RequiredScalar(longSyntax, "target"),
-                    OptionalScalar(longSyntax, "read_only") == "true");
-                continue;
-            }
+        using var role = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(RepoPaths.ConfigDir, "compose", "gateway-audit-role.json")));
+        Assert.Empty(role.RootElement.GetProperty("cluster").EnumerateArray());
+        var indices = Assert.Single(role.RootElement.GetProperty("indices").EnumerateArray());
+        Assert.Equal(["gateway-audit*"], indices.GetProperty("names").EnumerateArray().Select(n => n.GetString()));
+        Assert.Equal(["auto_configure", "create_doc"], indices.GetProperty("privileges").EnumerateArray().Select(p => p.GetString()).Order(StringComparer.Ordinal));
 
-            var parts = Scalar(item).Split(':');
-            Assert.True(parts.Length is 2 or 3, $"unsupported volume syntax '{Scalar(item)}'");
-            var source = parts[0];
-            var isBind = source.StartsWith('.') || source.StartsWith('/') || source.StartsWith('~');
-            var readOnly = parts.Length == 3 && parts[2].Split(',').Contains("ro");
-            yield return new Mount(isBind ? "bind" : "volume", source, parts[1], readOnly);
-        }
+        // The data stream the gateway writes to (Audit:Elasticsearch:Index) is one it covers.
+        using var gateway = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(RepoPaths.ConfigDir, "gateway.json")));
+        var index = JsonChild(JsonChild(JsonChild(gateway.RootElement, "Audit"), "Elasticsearch"), "Index")?.GetString();
+        Assert.Equal("gateway-audit", index);
     }
 
-    /// <summary>Returns (published, container) for short "h:c", "ip:h:c", "c" or long syntax.</summary>
-    private static (string? Published, string Container) PortMapping(YamlNode port)
-    {
-        if (port is YamlMappingNode longSyntax)
-        {
-            return (OptionalScalar(longSyntax, "published"), RequiredScalar(longSyntax, "target"));
-        }
-
-        var parts = Scalar(port).Split('/')[0].Split(':');
-        return parts.Length switch
-        {
-            1 => (null, parts[0]),
-            _ => (parts[^2], parts[^1]),
-        };
-    }
-
-    private static JsonElement? JsonChild(JsonElement? element, string name)
-    {
-        if (element is not { ValueKind: JsonValueKind.Object } obj)
-        {
-            return null;
-        }
-
-        // .NET configuration keys are case-insensitive.
-        foreach (var property in obj.EnumerateObject())
-        {
-            if (string.Equals(property.Name, name, StringComparison.OrdinalIgnoreCase))
-            {
-                return property.Value;
-            }
-        }
-
-        return null;
-    }
-
-    private static string FindRepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Gateway.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException($"Gateway.sln not found above {AppContext.BaseDirectory}");
-    }
-
-    [GeneratedRegex(@"^ReverseProxy__Clusters__([^_]+(?:_[^_]+)*)__Destinations__([^_]+(?:_[^_]+)*)__Address$")]
-    private static partial Regex ClusterDestinationAddress();
+    [GeneratedRegex(@"^xpack\.security\.(http|transport)\.ssl\.(key|certificate|certificate_authorities)$")]
+    private static partial Regex TlsFileSetting();
 }
