@@ -101,6 +101,30 @@ internal static class ConfigDirectory
         }
     }
 
+    /// <summary>A directory of secret files in key-per-file form (<c>Support__SigningKeyPem</c>), e.g. mounted container secrets.</summary>
+    public const string SecretsEnvironmentVariable = "GATEWAY_SECRETS_DIR";
+
+    /// <summary>
+    /// Adds <see cref="SecretsEnvironmentVariable"/>'s directory as configuration: each file's name is
+    /// a key (<c>__</c> for <c>:</c>), its content the value. A named directory that does not exist
+    /// stops start-up rather than leaving the gateway without its keys.
+    /// </summary>
+    public static IConfigurationBuilder AddSecretsDirectory(this IConfigurationBuilder builder, Func<string, string?> getEnvironmentVariable)
+    {
+        if (getEnvironmentVariable(SecretsEnvironmentVariable) is not { Length: > 0 } directory)
+        {
+            return builder;
+        }
+
+        var full = Path.GetFullPath(directory);
+        if (!Directory.Exists(full))
+        {
+            throw new GatewayConfigurationException($"{SecretsEnvironmentVariable}: secrets directory '{full}' does not exist.");
+        }
+
+        return builder.AddKeyPerFile(full, optional: false);
+    }
+
     /// <summary>Drops <c>--config-dir D</c> so the command-line configuration source does not see it as a setting.</summary>
     public static string[] WithoutOption(IReadOnlyList<string> args)
     {

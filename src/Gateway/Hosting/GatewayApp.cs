@@ -33,10 +33,11 @@ public static partial class GatewayApp
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = settingsArgs });
 
         // Files in the configuration directory sit below environment variables and the command
-        // line, as appsettings.json would.
+        // line, as appsettings.json would; secret files (GATEWAY_SECRETS_DIR) override the file.
         builder.Configuration.Sources.Clear();
         builder.Configuration
             .AddJsonFile(Path.Combine(configDir, ConfigDirectory.SettingsFile), optional: false, reloadOnChange: false)
+            .AddSecretsDirectory(Environment.GetEnvironmentVariable)
             .AddEnvironmentVariables("ASPNETCORE_")
             .AddEnvironmentVariables()
             .AddCommandLine(settingsArgs);
