@@ -30,6 +30,25 @@ internal sealed class AuditOptions
     /// </summary>
     public long SpoolMaxBytes { get; init; } = 1024L * 1024 * 1024;
 
+    /// <summary>
+    /// The part of <see cref="SpoolMaxBytes"/> only security events may use (support calls, logins,
+    /// grant and configuration changes): ordinary traffic stops at the cap minus this, so it can
+    /// never fill the spool for them. Default: an eighth of the cap.
+    /// </summary>
+    public long? SecurityReserveBytes { get; init; }
+
+    public long EffectiveSecurityReserveBytes => SecurityReserveBytes ?? SpoolMaxBytes / 8;
+
+    /// <summary>Queue slots kept for security events, likewise: a tenth of the queue (at least one).</summary>
+    public static int QueueSecurityReserve(int capacity) => Math.Max(1, capacity / 10);
+
+    /// <summary>
+    /// Longest value of a free-text field (path, query, user agent) in an ordinary-traffic event;
+    /// longer ones keep their start and end with the SHA-256 of the whole value, so an anonymous
+    /// client cannot make each of its requests cost kilobytes of spool.
+    /// </summary>
+    public int OrdinaryFieldMaxLength { get; init; } = 1024;
+
     /// <summary>When spooled bytes are forced to stable storage (see <see cref="AuditFsyncPolicy"/>).</summary>
     public AuditFsyncPolicy FsyncPolicy { get; init; } = AuditFsyncPolicy.Interval;
 

@@ -33,6 +33,16 @@ internal sealed class AuditOptionsValidator : IValidateOptions<AuditOptions>
             failures.Add($"{S}:SpoolMaxBytes: at least {S}:SegmentMaxBytes ({o.SegmentMaxBytes}).");
         }
 
+        if (o.SecurityReserveBytes is { } reserve && (reserve < 0 || reserve >= o.SpoolMaxBytes))
+        {
+            failures.Add($"{S}:SecurityReserveBytes: from 0 to less than {S}:SpoolMaxBytes ({o.SpoolMaxBytes}).");
+        }
+
+        if (o.OrdinaryFieldMaxLength is < 64 or > EcsAuditSerializer.MaxStringLength)
+        {
+            failures.Add($"{S}:OrdinaryFieldMaxLength: from 64 to {EcsAuditSerializer.MaxStringLength}.");
+        }
+
         if (!Enum.IsDefined(o.FsyncPolicy))
         {
             failures.Add($"{S}:FsyncPolicy: always, interval or never.");

@@ -156,6 +156,9 @@ internal sealed class AuditSpoolState
         return false;
     }
 
+    /// <summary>A slot past the capacity: for the events of actions that reduce access, never refused.</summary>
+    internal void TakeSlotUnbounded() => Interlocked.Increment(ref _queued);
+
     internal void ReleaseSlots(int count) => Interlocked.Add(ref _queued, -count);
 
     internal void CountAccepted() => Interlocked.Increment(ref _accepted);

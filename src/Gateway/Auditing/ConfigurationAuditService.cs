@@ -47,13 +47,15 @@ internal sealed class ConfigurationAuditService(
         Write("support-directory-reloaded", "failure", "config.invalid", new Dictionary<string, string?> { ["errors"] = string.Join(" | ", errors) });
 
     private void Write(string action, string outcome, string? reason, IReadOnlyDictionary<string, string?> details) =>
-        audit.TryWrite(new AuditEvent
-        {
-            Timestamp = time.GetUtcNow(),
-            Category = "configuration",
-            Action = action,
-            Outcome = outcome,
-            Reason = reason,
-            Details = details,
-        });
+        audit.TryWrite(
+            new AuditEvent
+            {
+                Timestamp = time.GetUtcNow(),
+                Category = "configuration",
+                Action = action,
+                Outcome = outcome,
+                Reason = reason,
+                Details = details,
+            },
+            AuditRoom.Security);
 }

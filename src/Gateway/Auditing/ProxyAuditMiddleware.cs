@@ -4,6 +4,7 @@ using Gateway.Routing;
 using Gateway.SupportSessions;
 using Gateway.Tenancy;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Options;
 using Yarp.ReverseProxy.Forwarder;
 
 namespace Gateway.Auditing;
@@ -59,8 +60,10 @@ internal sealed class ProxyCallRecord(long started)
 /// response completes or aborts (502s and client aborts included). Body bytes are counted as
 /// they stream; nothing is buffered.
 /// </summary>
-internal sealed class ProxyAuditMiddleware(RequestDelegate next, IAuditSink audit, TimeProvider time)
+internal sealed class ProxyAuditMiddleware(RequestDelegate next, IAuditSink audit, TimeProvider time, IOptions<AuditOptions> options)
 {
+    private readonly int _ordinaryFieldMaxLength = options.Value.OrdinaryFieldMaxLength;
+
     public async Task InvokeAsync(HttpContext context)
     {
         var record = new ProxyCallRecord(time.GetTimestamp());
@@ -86,8 +89,9 @@ internal sealed class ProxyAuditMiddleware(RequestDelegate next, IAuditSink audi
             }
             else
             {
-                // Ordinary traffic is never refused for audit's sake: a full spool drops, counts and reports.
-                audit.TryWrite(auditEvent);
+                // Ordinary traffic (and refused support attempts, which anyone can send) is never
+                // refused for audit's sake: past its room the event is dropped, counted and reported.
+                audit.TryWrite(auditEvent, AuditRoom.Ordinary);
             }
         }
     }
@@ -157,6 +161,10 @@ internal sealed class ProxyAuditMiddleware(RequestDelegate next, IAuditSink audi
             ?? (aborted ? "aborted" : null)
             ?? (forwarderError is { } error and not ForwarderError.None ? "forwarder." + error.ToString() : null);
         var status = context.Response.StatusCode;
+        // An admitted support call is evidence and keeps its fields whole (up to the serializer's
+        // limit); anything anyone can send has its free-text fields capped.
+        var cap = record.Reservation is null ? _ordinaryFieldMaxLength : int.MaxValue;
+        var userAgent = context.Request.Headers.UserAgent.ToString();
         return new AuditEvent
         {
             Timestamp = time.GetUtcNow() - time.GetElapsedTime(record.Started),
@@ -166,13 +174,13 @@ internal sealed class ProxyAuditMiddleware(RequestDelegate next, IAuditSink audi
             Reason = reason,
             Duration = time.GetElapsedTime(record.Started),
             HttpMethod = context.Request.Method,
-            UrlPath = query < 0 ? rawTarget : rawTarget[..query],
-            UrlQuery = query < 0 ? null : RedactQuery(rawTarget[(query + 1)..]),
+            UrlPath = AuditValues.Cap(query < 0 ? rawTarget : rawTarget[..query], cap),
+            UrlQuery = query < 0 ? null : AuditValues.Cap(RedactQuery(rawTarget[(query + 1)..]), cap),
             StatusCode = status,
             RequestBytes = record.RequestBody?.BytesTransferred,
             ResponseBytes = record.ResponseBody?.BytesTransferred,
             SourceIp = context.Connection.RemoteIpAddress?.ToString(),
-            UserAgent = context.Request.Headers.UserAgent.ToString() is { Length: > 0 } agent ? agent : null,
+            UserAgent = userAgent.Length > 0 ? AuditValues.Cap(userAgent, cap) : null,
             TraceId = System.Diagnostics.Activity.Current?.TraceId.ToString(),
             RouteId = context.GetReverseProxyFeature().Route.Config.RouteId,
             RouteClass = record.Route?.Class.ToConfigName(),

@@ -77,11 +77,12 @@ internal sealed partial class SpoolingAuditSink : BackgroundService, IAuditSink
 
     public bool IsWriterHealthy => State.IsWriterHealthy;
 
-    public bool TryWrite(AuditEvent auditEvent)
+    public bool TryWrite(AuditEvent auditEvent, AuditRoom room)
     {
         try
         {
-            if (auditEvent is null || !_accepting || _closed || SpoolFull || !State.TryTakeSlot(_options.QueueCapacity))
+            var (spoolCap, queueCap) = Caps(room);
+            if (auditEvent is null || !_accepting || _closed || State.SpoolBytes >= spoolCap || !State.TryTakeSlot(queueCap))
             {
                 Drop();
                 return false;
@@ -101,13 +102,28 @@ internal sealed partial class SpoolingAuditSink : BackgroundService, IAuditSink
 
     public IAuditReservation? TryReserve()
     {
-        if (!_accepting || _closed || !State.IsWriterHealthy || SpoolFull || !State.TryTakeSlot(_options.QueueCapacity))
+        var (spoolCap, queueCap) = Caps(AuditRoom.Security);
+        if (!_accepting || _closed || !State.IsWriterHealthy || State.SpoolBytes >= spoolCap || !State.TryTakeSlot(queueCap))
         {
             return null;
         }
 
-        return new Reservation(this);
+        return new Reservation(this, forced: false);
     }
+
+    public IAuditReservation ReserveAccessReduction()
+    {
+        State.TakeSlotUnbounded();
+        return new Reservation(this, forced: true);
+    }
+
+    public bool AcceptsSupportEvents =>
+        _accepting && !_closed && State.IsWriterHealthy && State.SpoolBytes < _options.SpoolMaxBytes;
+
+    /// <summary>The spool bytes and queue slots an event of <paramref name="room"/> may fill up to.</summary>
+    private (long Spool, long Queue) Caps(AuditRoom room) => room == AuditRoom.Security
+        ? (_options.SpoolMaxBytes, _options.QueueCapacity)
+        : (_options.SpoolMaxBytes - _options.EffectiveSecurityReserveBytes, _options.QueueCapacity - AuditOptions.QueueSecurityReserve(_options.QueueCapacity));
 
     /// <summary>Stops taking events, writes what the queue holds (and what open reservations bring) to the spool, syncs and closes.</summary>
     public override async Task StopAsync(CancellationToken cancellationToken)
@@ -153,8 +169,6 @@ internal sealed partial class SpoolingAuditSink : BackgroundService, IAuditSink
             }
         }
     }
-
-    private bool SpoolFull => State.SpoolBytes >= _options.SpoolMaxBytes;
 
     private async Task RunAsync(CancellationToken stopping)
     {
@@ -630,22 +644,30 @@ internal sealed partial class SpoolingAuditSink : BackgroundService, IAuditSink
     [LoggerMessage(EventId = 1916, Level = LogLevel.Warning, Message = "Audit spool {Operation} took {Milliseconds} ms in {Directory}: events queue meanwhile (a slow disk; see fsyncMaxMs/writeMaxMs in readiness)")]
     private static partial void LogSlowWrite(ILogger logger, string operation, long milliseconds, string directory);
 
-    /// <summary>One held queue slot: <see cref="Complete"/> always enqueues; <see cref="Dispose"/> unused gives the slot back.</summary>
-    private sealed class Reservation(SpoolingAuditSink sink) : IAuditReservation
+    /// <summary>
+    /// One held queue slot: <see cref="Complete"/> always enqueues; <see cref="Dispose"/> unused
+    /// gives the slot back. A forced one (an access reduction) is logged loudly when the writer
+    /// cannot take it, so the record survives at least in the operational log.
+    /// </summary>
+    private sealed class Reservation(SpoolingAuditSink sink, bool forced) : IAuditReservation
     {
         private int _state;
 
         public void Complete(AuditEvent auditEvent)
         {
-            if (Interlocked.CompareExchange(ref _state, 1, 0) == 0)
-            {
-                sink.Enqueue(auditEvent);
-            }
-            else
+            if (Interlocked.CompareExchange(ref _state, 1, 0) != 0)
             {
                 // Used twice or after Dispose: no slot is held any more, so it is an ordinary write.
-                sink.TryWrite(auditEvent);
+                sink.TryWrite(auditEvent, AuditRoom.Security);
+                return;
             }
+
+            if (forced && (sink._closed || !sink.State.IsWriterHealthy))
+            {
+                LogAccessReductionAtRisk(sink._logger, auditEvent.Action, auditEvent.Tenant, auditEvent.UserId, auditEvent.Id, sink.State.WriterError ?? "the writer has stopped");
+            }
+
+            sink.Enqueue(auditEvent);
         }
 
         public void Dispose()
@@ -656,4 +678,8 @@ internal sealed partial class SpoolingAuditSink : BackgroundService, IAuditSink
             }
         }
     }
+
+    [LoggerMessage(EventId = 1917, Level = LogLevel.Critical,
+        Message = "Access reduction {Action} in tenant {Tenant} by {User} was applied, but its audit event {EventId} may not reach the spool: {Problem}")]
+    private static partial void LogAccessReductionAtRisk(ILogger logger, string action, string? tenant, string? user, string eventId, string problem);
 }

@@ -90,10 +90,17 @@ internal sealed partial class SupportAuthenticator(
             : SupportIdentity.Refuse(ProblemCode.SupportSessionInvalid);
     }
 
-    public void AuditLogin(HttpContext context, string who, string supportUser, TenantId tenant, string outcome, string? reason, string? sessionId = null, string action = "support-login")
+    /// <summary>
+    /// A login's event. Successes use the security room; failures, which anyone can cause, the
+    /// ordinary one, so a flood of bad logins cannot crowd out the audit of support work.
+    /// </summary>
+    public void AuditLogin(HttpContext context, string who, string supportUser, TenantId tenant, string outcome, string? reason, string? sessionId = null, string action = "support-login") =>
+        audit.TryWrite(LoginEvent(context, who, supportUser, tenant, outcome, reason, sessionId, action), outcome == "success" ? AuditRoom.Security : AuditRoom.Ordinary);
+
+    private AuditEvent LoginEvent(HttpContext context, string who, string supportUser, TenantId tenant, string outcome, string? reason, string? sessionId, string action)
     {
         var separator = who.IndexOf('$', StringComparison.Ordinal);
-        audit.TryWrite(new AuditEvent
+        return new AuditEvent
         {
             Timestamp = time.GetUtcNow(),
             Category = "authentication",
@@ -107,13 +114,15 @@ internal sealed partial class SupportAuthenticator(
             SourceIp = context.Connection.RemoteIpAddress?.ToString(),
             TraceId = System.Diagnostics.Activity.Current?.TraceId.ToString(),
             Details = sessionId is null ? null : new Dictionary<string, string?> { ["sessionId"] = sessionId },
-        });
+        };
     }
 
+    /// <summary>A logout reduces access: its event is always taken (past every cap).</summary>
     public void AuditLogout(HttpContext context, ClaimsPrincipal principal, TenantId tenant, string sessionId)
     {
         var supportUser = SessionTokenClaims.ActorSubject(principal.FindFirst("act")?.Value) ?? "(unknown)";
-        AuditLogin(context, $"{supportUser}${principal.FindFirst("sub")?.Value}", supportUser, tenant, "success", null, sessionId, action: "support-logout");
+        using var room = audit.ReserveAccessReduction();
+        room.Complete(LoginEvent(context, $"{supportUser}${principal.FindFirst("sub")?.Value}", supportUser, tenant, "success", null, sessionId, "support-logout"));
     }
 
     [LoggerMessage(EventId = 1610, Level = LogLevel.Warning, Message = "Support login failed for tenant {Tenant} from {Client}")]

@@ -139,13 +139,8 @@ internal sealed class GrantService(
             return Outcome<SupportGrant>.Fail(ProblemCode.GrantNotOwner);
         }
 
-        // The change is made only if its audit event has room: never a change that goes unrecorded.
-        using var room = audit.TryReserve();
-        if (room is null)
-        {
-            return Outcome<SupportGrant>.Fail(ProblemCode.AuditUnavailable);
-        }
-
+        // Reducing access is never refused for the audit's sake: its event goes past every cap.
+        using var room = audit.ReserveAccessReduction();
         var revoked = await store.RevokeGrantAsync(tenant, grantId, caller.Subject, time.GetUtcNow(), cancellationToken);
         if (revoked is null)
         {
@@ -159,13 +154,8 @@ internal sealed class GrantService(
     /// <summary>A tenant admin's disable: revokes every active grant of the tenant.</summary>
     public async Task<Outcome<IReadOnlyList<SupportGrant>>> RevokeAllAsync(ManagementCaller caller, string tenant, CancellationToken cancellationToken)
     {
-        // The change is made only if its audit event has room: never a change that goes unrecorded.
-        using var room = audit.TryReserve();
-        if (room is null)
-        {
-            return Outcome<IReadOnlyList<SupportGrant>>.Fail(ProblemCode.AuditUnavailable);
-        }
-
+        // Reducing access is never refused for the audit's sake: its event goes past every cap.
+        using var room = audit.ReserveAccessReduction();
         var revoked = await store.RevokeAllAsync(tenant, caller.Subject, time.GetUtcNow(), cancellationToken);
         Audit(room, caller, tenant, "support-grants-revoked-all", [.. revoked.Select(g => g.Id)], null);
         return Outcome<IReadOnlyList<SupportGrant>>.From(revoked);
@@ -222,8 +212,9 @@ internal sealed class GrantService(
         }
 
         var value = new TenantSupportOverride { Mode = request.Mode, Until = request.Until, SetBy = caller.Subject, SetAt = now };
-        // The change is made only if its audit event has room: never a change that goes unrecorded.
-        using var room = audit.TryReserve();
+        // Turning support off for a tenant reduces access and is never refused for the audit's sake;
+        // any other change is made only if its audit event has room, never unrecorded.
+        using var room = request.Mode == TenantOverrideMode.Disabled ? audit.ReserveAccessReduction() : audit.TryReserve();
         if (room is null)
         {
             return Outcome<TenantSupportOverride>.Fail(ProblemCode.AuditUnavailable);

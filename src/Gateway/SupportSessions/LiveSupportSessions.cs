@@ -20,6 +20,7 @@ internal sealed partial class LiveSupportSessions(
     TimeProvider time,
     IOptions<SupportOptions> options,
     IOptions<TenancyOptions> tenancy,
+    Auditing.IAuditSink audit,
     ILogger<LiveSupportSessions> logger) : BackgroundService
 {
     // The method is kept here: the check loop may run while a request is finishing, when its
@@ -126,12 +127,14 @@ internal sealed partial class LiveSupportSessions(
             return;
         }
 
+        // Fail closed on the audit too: no support channel stays open while support work cannot be recorded.
+        var auditReason = audit.AcceptsSupportEvents ? null : "the audit trail cannot record support calls";
         foreach (var byTenant in _inFlight.ToArray().GroupBy(e => e.Value.Session.Tenant))
         {
             var result = await reader.GetAsync(byTenant.Key.Value, cancellationToken);
             foreach (var (id, (context, session, method, upgrade)) in byTenant)
             {
-                var reason = StillAllowed(result, session, method, upgrade);
+                var reason = auditReason ?? StillAllowed(result, session, method, upgrade);
                 if (reason is not null && _inFlight.TryRemove(id, out _))
                 {
                     Interlocked.Decrement(ref _count);

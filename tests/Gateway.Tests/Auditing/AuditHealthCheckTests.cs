@@ -52,8 +52,8 @@ public sealed class AuditHealthCheckTests : IDisposable
     {
         var time = new FakeTimeProvider(TestClock.Start);
         await using var pipeline = new AuditPipelineHarness(AuditSpoolTests.With(AuditPipelineHarness.TestOptions(_temp.Path), queueCapacity: 1), time);
-        pipeline.Sink.TryWrite(AuditPipelineHarness.Event(1));
-        pipeline.Sink.TryWrite(AuditPipelineHarness.Event(2));
+        pipeline.Sink.TryWrite(AuditPipelineHarness.Event(1), AuditRoom.Security);
+        pipeline.Sink.TryWrite(AuditPipelineHarness.Event(2), AuditRoom.Security);
 
         var degraded = await CheckAsync(pipeline, time);
         Assert.Equal(HealthStatus.Degraded, degraded.Status);

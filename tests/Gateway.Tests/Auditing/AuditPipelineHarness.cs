@@ -111,7 +111,7 @@ internal sealed class AuditPipelineHarness : IAsyncDisposable
         for (var i = first; i < first + count; i++)
         {
             var e = Event(i);
-            Assert.True(Sink.TryWrite(e), $"event {i} refused (dropped {Sink.Dropped}, queue {Sink.QueueLength})");
+            Assert.True(Sink.TryWrite(e, AuditRoom.Security), $"event {i} refused (dropped {Sink.Dropped}, queue {Sink.QueueLength})");
             ids.Add(e.Id);
         }
 

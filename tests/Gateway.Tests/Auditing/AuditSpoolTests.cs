@@ -179,8 +179,8 @@ public sealed class AuditSpoolTests : IDisposable
         await pipeline.WaitForSpooledAsync(40);
         Assert.True(pipeline.Sink.SpoolBytes >= 8192);
 
-        Assert.False(pipeline.Sink.TryWrite(AuditPipelineHarness.Event(1000)));
-        Assert.False(pipeline.Sink.TryWrite(AuditPipelineHarness.Event(1001)));
+        Assert.False(pipeline.Sink.TryWrite(AuditPipelineHarness.Event(1000), AuditRoom.Security));
+        Assert.False(pipeline.Sink.TryWrite(AuditPipelineHarness.Event(1001), AuditRoom.Security));
         Assert.Null(pipeline.Sink.TryReserve());
 
         Assert.Equal(2, pipeline.Sink.Dropped);
@@ -195,10 +195,10 @@ public sealed class AuditSpoolTests : IDisposable
         var options = With(AuditPipelineHarness.TestOptions(_temp.Path), queueCapacity: 3);
         await using var pipeline = new AuditPipelineHarness(options);
 
-        Assert.True(pipeline.Sink.TryWrite(AuditPipelineHarness.Event(1)));
-        Assert.True(pipeline.Sink.TryWrite(AuditPipelineHarness.Event(2)));
-        Assert.True(pipeline.Sink.TryWrite(AuditPipelineHarness.Event(3)));
-        Assert.False(pipeline.Sink.TryWrite(AuditPipelineHarness.Event(4)));
+        Assert.True(pipeline.Sink.TryWrite(AuditPipelineHarness.Event(1), AuditRoom.Security));
+        Assert.True(pipeline.Sink.TryWrite(AuditPipelineHarness.Event(2), AuditRoom.Security));
+        Assert.True(pipeline.Sink.TryWrite(AuditPipelineHarness.Event(3), AuditRoom.Security));
+        Assert.False(pipeline.Sink.TryWrite(AuditPipelineHarness.Event(4), AuditRoom.Security));
         Assert.Null(pipeline.Sink.TryReserve());
         Assert.Equal(3, pipeline.Sink.QueueLength);
         Assert.Equal(1, pipeline.Sink.Dropped);
@@ -216,13 +216,13 @@ public sealed class AuditSpoolTests : IDisposable
         var unused = sink.TryReserve();
         Assert.NotNull(unused);
         Assert.Null(sink.TryReserve());
-        Assert.False(sink.TryWrite(AuditPipelineHarness.Event(1)));
+        Assert.False(sink.TryWrite(AuditPipelineHarness.Event(1), AuditRoom.Security));
 
         unused!.Dispose();
         unused.Dispose(); // twice is harmless
         Assert.Equal(1, sink.QueueLength);
-        Assert.True(sink.TryWrite(AuditPipelineHarness.Event(2)));
-        Assert.False(sink.TryWrite(AuditPipelineHarness.Event(3)));
+        Assert.True(sink.TryWrite(AuditPipelineHarness.Event(2), AuditRoom.Security));
+        Assert.False(sink.TryWrite(AuditPipelineHarness.Event(3), AuditRoom.Security));
 
         // The queue is full, but the reservation's slot is its own.
         var reserved = AuditPipelineHarness.Event(4);
@@ -247,7 +247,7 @@ public sealed class AuditSpoolTests : IDisposable
         var ids = pipeline.Write(2000);
 
         var stopping = pipeline.StopAsync();
-        Assert.False(pipeline.Sink.TryWrite(AuditPipelineHarness.Event(-1)));
+        Assert.False(pipeline.Sink.TryWrite(AuditPipelineHarness.Event(-1), AuditRoom.Security));
         Assert.Null(pipeline.Sink.TryReserve());
         var late = AuditPipelineHarness.Event(-2);
         reservation.Complete(late);
@@ -271,7 +271,7 @@ public sealed class AuditSpoolTests : IDisposable
 
         Assert.Contains("in use by another gateway process", second.State.WriterError, StringComparison.Ordinal);
         Assert.Null(second.Sink.TryReserve());
-        Assert.True(first.Sink.TryWrite(AuditPipelineHarness.Event(1)));
+        Assert.True(first.Sink.TryWrite(AuditPipelineHarness.Event(1), AuditRoom.Security));
     }
 
     [Fact]
@@ -280,19 +280,19 @@ public sealed class AuditSpoolTests : IDisposable
         var time = new FakeTimeProvider(TestClock.Start);
         var options = With(AuditPipelineHarness.TestOptions(_temp.Path), queueCapacity: 1);
         await using var pipeline = new AuditPipelineHarness(options, time);
-        pipeline.Sink.TryWrite(AuditPipelineHarness.Event(0));
+        pipeline.Sink.TryWrite(AuditPipelineHarness.Event(0), AuditRoom.Security);
 
         for (var i = 0; i < 5; i++)
         {
-            Assert.False(pipeline.Sink.TryWrite(AuditPipelineHarness.Event(i)));
+            Assert.False(pipeline.Sink.TryWrite(AuditPipelineHarness.Event(i), AuditRoom.Security));
         }
 
         time.Advance(TimeSpan.FromSeconds(9));
-        Assert.False(pipeline.Sink.TryWrite(AuditPipelineHarness.Event(6)));
+        Assert.False(pipeline.Sink.TryWrite(AuditPipelineHarness.Event(6), AuditRoom.Security));
         Assert.Single(pipeline.Logs.Entries, l => l.EventId.Id == 1902);
 
         time.Advance(TimeSpan.FromSeconds(1));
-        Assert.False(pipeline.Sink.TryWrite(AuditPipelineHarness.Event(7)));
+        Assert.False(pipeline.Sink.TryWrite(AuditPipelineHarness.Event(7), AuditRoom.Security));
         Assert.Equal(2, pipeline.Logs.Entries.Count(l => l.EventId.Id == 1902));
         Assert.Equal(7, pipeline.Sink.Dropped);
     }

@@ -36,7 +36,7 @@ public sealed class AuditThroughputMeasurement(ITestOutputHelper output)
         {
             foreach (var e in events)
             {
-                Assert.True(pipeline.Sink.TryWrite(e));
+                Assert.True(pipeline.Sink.TryWrite(e, AuditRoom.Security));
             }
 
             var clock = Stopwatch.StartNew();
@@ -89,7 +89,7 @@ public sealed class AuditThroughputMeasurement(ITestOutputHelper output)
             var moved = pipeline.State.Shipping.WhenPulsed;
             while (pipeline.Sink.QueueLength < half && pipeline.Sink.Accepted - pipeline.State.Shipped < backlog)
             {
-                Assert.True(pipeline.Sink.TryWrite(AuditPipelineHarness.Event(n++)));
+                Assert.True(pipeline.Sink.TryWrite(AuditPipelineHarness.Event(n++), AuditRoom.Security));
             }
 
             await moved.WaitAsync(AuditPipelineHarness.Deadline);

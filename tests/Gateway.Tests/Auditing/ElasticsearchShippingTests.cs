@@ -265,7 +265,7 @@ public sealed class ElasticsearchShippingTests : IAsyncLifetime
             {
                 for (var n = 0; n < 20_000 && !stopWriting.IsCancellationRequested; n++)
                 {
-                    writer.Sink.TryWrite(AuditPipelineHarness.Event(n));
+                    writer.Sink.TryWrite(AuditPipelineHarness.Event(n), AuditRoom.Security);
                     if (n % 20 == 0)
                     {
                         await Task.Yield();

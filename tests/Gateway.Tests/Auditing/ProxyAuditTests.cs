@@ -147,7 +147,11 @@ public sealed class ProxyAuditTests(GatewayFixture fixture) : IClassFixture<Gate
     }
 }
 
-/// <summary>When the spool cannot take more, support calls are refused and ordinary drops are counted and shown.</summary>
+/// <summary>
+/// When the spool fills: ordinary traffic stops at its own room (drops counted and shown) and cannot
+/// crowd out the audit of support work; when even the security room is full, support calls are
+/// refused and live support connections closed, but revocation always succeeds and is recorded.
+/// </summary>
 public sealed class AuditFullTests : IAsyncLifetime
 {
     private SampleBackend _backend = null!;
@@ -156,10 +160,11 @@ public sealed class AuditFullTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _backend = await SampleBackend.StartAsync("acme");
+        // 16 KiB of spool, of which 8 KiB only security events may use.
         _gateway = await GatewayHost.StartAsync(
             null,
             new Dictionary<string, Uri> { ["acme"] = _backend.Address, ["globex"] = _backend.Address },
-            ["--Audit:SegmentMaxBytes=1024", "--Audit:SpoolMaxBytes=4096", "--Audit:QueueCapacity=8"]);
+            ["--Audit:SegmentMaxBytes=2048", "--Audit:SpoolMaxBytes=16384", "--Audit:SecurityReserveBytes=8192", "--Audit:QueueCapacity=20"]);
     }
 
     public async Task DisposeAsync()
@@ -169,37 +174,78 @@ public sealed class AuditFullTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task SpoolFull_SupportCallsGet503_OrdinaryTrafficFlowsAndDropsAreReported()
+    public async Task OrdinaryTrafficFillingTheSpool_LeavesRoomForSupport_AndRevocationIsRecorded()
     {
         var api = new ManagementClient(_gateway);
-        await api.JsonAsync(HttpMethod.Post, "/_gateway/tenants/acme/support/grants", await api.TokenAsync("john", "tenant-user", "acme"), new { }, 201);
+        await api.JsonAsync(HttpMethod.Post, "/_gateway/tenants/acme/support/grants", await api.TokenAsync("john", "tenant-user", "acme"), new { denyData = false }, 201);
         var sink = _gateway.Services.GetRequiredService<SpoolingAuditSink>();
         using var client = _gateway.Client("acme.localhost");
 
-        // No Elasticsearch is configured, so the spool only grows: fill it with ordinary calls.
-        // (A busy machine may let the writer lag; the small queue keeps that from hiding the cap.)
+        // No Elasticsearch is configured, so the spool only grows. Long queries and user agents,
+        // as a flood would send them, are capped per event.
+        await FillWithOrdinaryTrafficAsync(client, sink);
+
+        var (_, health) = await _gateway.ReadinessAsync();
+        Assert.True(health.GetProperty("checks").GetProperty("audit").GetProperty("dropped").GetInt64() > 0);
+        Assert.True(sink.SpoolBytes < 16384, $"ordinary traffic used the security room: {sink.SpoolBytes} bytes");
+
+        // Support work is still admitted and recorded.
+        var echo = await EchoAsync(client, Basic("jill$john", JillPassword));
+        Assert.Equal("jill", Header(echo, "X-Gateway-Support-User"));
+
+        var ann = await api.TokenAsync("ann", "tenant-admin", "acme");
+        await api.JsonAsync(HttpMethod.Delete, "/_gateway/tenants/acme/support/grants", ann);
+        await _gateway.Audit.WaitForAsync(e => AuditTrail.Get(e, "event.action") == "support-grants-revoked-all");
+        Assert.All(_gateway.Audit.Events().Where(e => AuditTrail.Get(e, "event.action") == "proxy-request"),
+            e => Assert.True(e.GetRawText().Length < 4096, "an ordinary event is not capped"));
+    }
+
+    [Fact]
+    public async Task SecurityRoomFull_SupportCallsGet503_LiveSupportClosed_RevocationStillSucceeds()
+    {
+        var api = new ManagementClient(_gateway);
+        await api.JsonAsync(HttpMethod.Post, "/_gateway/tenants/acme/support/grants", await api.TokenAsync("john", "tenant-user", "acme"), new { denyData = false }, 201);
+        var sink = _gateway.Services.GetRequiredService<SpoolingAuditSink>();
+        using var client = _gateway.Client("acme.localhost");
+        using var stream = await GetAsync(client, "/events?interval=10", Basic("jill$john", JillPassword));
+        Assert.Equal(HttpStatusCode.OK, stream.StatusCode);
+        await using var events = await stream.Content.ReadAsStreamAsync();
+
+        await FillWithOrdinaryTrafficAsync(client, sink);
+        HttpStatusCode status = HttpStatusCode.OK;
+        for (var i = 0; i < 200 && status == HttpStatusCode.OK; i++)
+        {
+            using var support = await GetAsync(client, $"/api/echo/support-{i}?{new string('q', 1000)}", Basic("jill$john", JillPassword));
+            status = support.StatusCode;
+            if (status != HttpStatusCode.OK)
+            {
+                Assert.Equal("audit.unavailable", await ManagementClient.ProblemCodeAsync(support, 503));
+            }
+        }
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, status);
+        Assert.True(await StreamEndsWithinAsync(events, TimeSpan.FromSeconds(10)), "a live support stream stayed open while support calls could not be audited");
+
+        var ann = await api.TokenAsync("ann", "tenant-admin", "acme");
+        var revoked = await api.JsonAsync(HttpMethod.Delete, "/_gateway/tenants/acme/support/grants", ann);
+        Assert.Single(revoked.GetProperty("revoked").EnumerateArray());
+        await _gateway.Audit.WaitForAsync(e => AuditTrail.Get(e, "event.action") == "support-grants-revoked-all");
+
+        using var stillOrdinary = await client.GetAsync("/api/echo/after");
+        Assert.Equal(HttpStatusCode.OK, stillOrdinary.StatusCode);
+    }
+
+    private static async Task FillWithOrdinaryTrafficAsync(HttpClient client, SpoolingAuditSink sink)
+    {
+        var padding = new string('x', 8000);
         for (var i = 0; i < 2000 && sink.Dropped == 0; i++)
         {
-            using var ordinary = await client.GetAsync($"/api/echo/fill-{i}");
+            using var request = new HttpRequestMessage(HttpMethod.Get, $"/api/echo/fill-{i}?q={padding}");
+            request.Headers.TryAddWithoutValidation("User-Agent", padding);
+            using var ordinary = await client.SendAsync(request);
             Assert.Equal(HttpStatusCode.OK, ordinary.StatusCode);
         }
 
         Assert.True(sink.Dropped > 0, "the spool never filled");
-        var hits = _backend.Hits.Total;
-
-        using var support = await GetAsync(client, "/api/echo/x", Basic("jill$john", JillPassword));
-        Assert.Equal("audit.unavailable", await ManagementClient.ProblemCodeAsync(support, 503));
-        Assert.Equal(hits, _backend.Hits.Total);
-
-        using var stillOrdinary = await client.GetAsync("/api/echo/after");
-        Assert.Equal(HttpStatusCode.OK, stillOrdinary.StatusCode);
-
-        var token = await api.TokenAsync("ann", "tenant-admin", "acme");
-        Assert.Equal("audit.unavailable", await api.ProblemCodeAsync(HttpMethod.Delete, "/_gateway/tenants/acme/support/grants", token, expectedStatus: 503));
-
-        var (_, health) = await _gateway.ReadinessAsync();
-        var audit = health.GetProperty("checks").GetProperty("audit");
-        Assert.NotEqual("healthy", audit.GetProperty("status").GetString());
-        Assert.True(audit.GetProperty("dropped").GetInt64() > 0);
     }
 }
