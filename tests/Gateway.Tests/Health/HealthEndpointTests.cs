@@ -4,14 +4,14 @@ using Gateway.Tests.Infrastructure;
 
 namespace Gateway.Tests.Health;
 
-public sealed class HealthEndpointTests(GatewayFixture fixture) : IClassFixture<GatewayFixture>
+public sealed class HealthEndpointTests(TestEnvironment env) : IClassFixture<TestEnvironment>
 {
     [Theory]
     [InlineData("acme.localhost")]
     [InlineData("any-host.example")]
     public async Task Live_AnswersOnAnyHost(string host)
     {
-        using var client = fixture.Gateway.Client(host);
+        using var client = env.Gateway.Client(host);
 
         using var response = await client.GetAsync("/_gateway/health/live");
 
@@ -23,7 +23,7 @@ public sealed class HealthEndpointTests(GatewayFixture fixture) : IClassFixture<
     [Fact]
     public async Task Ready_ListsEachDependencyWithItsState()
     {
-        using var client = fixture.Gateway.Client("localhost");
+        using var client = env.Gateway.Client("localhost");
 
         using var response = await client.GetAsync("/_gateway/health/ready");
 
@@ -34,7 +34,7 @@ public sealed class HealthEndpointTests(GatewayFixture fixture) : IClassFixture<
         Assert.Equal(20, checks.GetProperty("configuration").GetProperty("routes").GetInt32());
         var backends = checks.GetProperty("backends");
         Assert.Equal("healthy", backends.GetProperty("status").GetString());
-        Assert.Equal(fixture.Acme.Address.ToString(), backends.GetProperty("acme")[0].GetString());
-        Assert.Equal(fixture.Globex.Address.ToString(), backends.GetProperty("globex")[0].GetString());
+        Assert.Equal(env.Acme.Address.ToString(), backends.GetProperty("acme")[0].GetString());
+        Assert.Equal(env.Globex.Address.ToString(), backends.GetProperty("globex")[0].GetString());
     }
 }
