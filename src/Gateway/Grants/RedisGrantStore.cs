@@ -26,8 +26,11 @@ namespace Gateway.Grants;
 /// wrong becomes <see cref="GrantStoreUnavailableException"/> (callers fail closed). Writes that
 /// grant access carry a deadline, so one that timed out cannot land much later (<see cref="NotAfter"/>).</item>
 /// <item><see cref="InvalidationsConnected"/> follows the multiplexer's subscription connection
-/// events, and a heartbeat on that connection catches what raises no event (a stalled server).</item>
+/// events, and a heartbeat on that connection catches what raises no event (a stalled server):
+/// the store's <see cref="RedisInvalidationChannel"/>.</item>
 /// </list>
+/// The scripts, and the keys and arguments each one takes, are in <see cref="RedisGrantScripts"/>;
+/// this class runs them within the budget and reads their replies.
 /// Key layout under <see cref="RedisOptions.KeyPrefix"/> (<c>{p}</c>):
 /// <c>platform</c> (JSON, no TTL), <c>override:{tenant}</c> (JSON, TTL = Until),
 /// <c>grant:{tenant}:{id}</c> (JSON record, TTL = ExpiresAt + retention),
@@ -42,195 +45,15 @@ namespace Gateway.Grants;
 /// </summary>
 internal sealed partial class RedisGrantStore : IGrantStore, IDisposable
 {
-    private const string PlatformKey = "platform";
-    private const string OverrideKeyPrefix = "override:";
-    private const string GrantKeyPrefix = "grant:";
-    private const string ActiveKeyPrefix = "active:";
-    private const string GrantIndexKeyPrefix = "grants:";
-    private const string ActiveIndexKeyPrefix = "actives:";
-    private const string InvalidationChannel = "invalidate";
-    private const string EndedSessionsKeyPrefix = "sessions-ended:";
-
-    /// <summary>Consecutive subscribe failures (about 0.75 s of retrying) before a warning is logged.</summary>
-    private const int WarnAfterFailures = 5;
-
-    /// <summary>How often the subscription connection is probed (finds half-open connections a library event would not report).</summary>
-    private static readonly TimeSpan HeartbeatInterval = TimeSpan.FromSeconds(1);
-
     /// <summary>Allowance for the gateway's and Redis's clocks disagreeing, in write deadlines (see <see cref="NotAfter"/>).</summary>
     private static readonly TimeSpan MaxClockSkew = TimeSpan.FromSeconds(1);
 
-    /// <summary>First retry of a failed subscribe; doubles up to <see cref="HeartbeatInterval"/>.</summary>
-    private static readonly TimeSpan FirstRetryDelay = TimeSpan.FromMilliseconds(50);
-
-    /// <summary>Floor of the budget for background subscription work, which is not on the request path.</summary>
-    private static readonly TimeSpan MinBackgroundBudget = TimeSpan.FromSeconds(1);
-
-    // Helpers shared by the scripts. Server time for pruning, so index entries go exactly when
-    // Redis expires the keys they point at.
-    private const string LuaPrelude = """
-        local function server_now()
-          local t = redis.call('TIME')
-          return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-        end
-        local function extend(key, at)
-          local current = redis.call('PEXPIRETIME', key)
-          if current == -1 or current < tonumber(at) then redis.call('PEXPIREAT', key, at) end
-        end
-        local function revoke(json, by, at)
-          local g = cjson.decode(json)
-          g['status'] = 'revoked'
-          g['revokedBy'] = by
-          g['revokedAt'] = at
-          return cjson.encode(g)
-        end
-
-        """;
-
-    // KEYS: record, marker, grant index, active index.
-    // ARGV: record JSON, ExpiresAt ms, retain-until ms, id, channel, tenant, not-after ms.
-    // Returns 1; 0 when the id exists; -1 when it arrived after its deadline (not applied).
-    // A grant already past its expiry (or retention) is not given a marker (record), exactly as
-    // the in-memory store would never report it active.
-    private const string CreateScript = LuaPrelude + """
-        local now = server_now()
-        if now > tonumber(ARGV[7]) then return -1 end
-        redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
-        redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
-        if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-        if tonumber(ARGV[3]) > now then
-          redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[3])
-          redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
-          extend(KEYS[3], ARGV[3])
-        end
-        if tonumber(ARGV[2]) > now then
-          redis.call('SET', KEYS[2], '1', 'PXAT', ARGV[2])
-          redis.call('ZADD', KEYS[4], ARGV[2], ARGV[4])
-          extend(KEYS[4], ARGV[2])
-        end
-        redis.call('PUBLISH', ARGV[5], ARGV[6])
-        return 1
-        """;
-
-    // KEYS: record, marker, active index. ARGV: id, revokedBy, revokedAt, caller's now ms, channel, tenant.
-    // Active means: the marker exists (Redis clock) and ExpiresAt is after the caller's clock.
-    private const string RevokeScript = LuaPrelude + """
-        if redis.call('EXISTS', KEYS[2]) == 0 then return false end
-        local score = redis.call('ZSCORE', KEYS[3], ARGV[1])
-        if not score or tonumber(score) <= tonumber(ARGV[4]) then return false end
-        local json = redis.call('GET', KEYS[1])
-        if not json then return false end
-        local revoked = revoke(json, ARGV[2], ARGV[3])
-        redis.call('SET', KEYS[1], revoked, 'KEEPTTL')
-        redis.call('DEL', KEYS[2])
-        redis.call('ZREM', KEYS[3], ARGV[1])
-        redis.call('PUBLISH', ARGV[5], ARGV[6])
-        return revoked
-        """;
-
-    // KEYS: active index. ARGV: record key prefix, marker key prefix, revokedBy, revokedAt,
-    // caller's now ms, channel, tenant. Returns the revoked records.
-    private const string RevokeAllScript = LuaPrelude + """
-        redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', server_now())
-        local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[5], '+inf')
-        local result = {}
-        for _, id in ipairs(ids) do
-          if redis.call('EXISTS', ARGV[2] .. id) == 1 then
-            local json = redis.call('GET', ARGV[1] .. id)
-            if json then
-              local revoked = revoke(json, ARGV[3], ARGV[4])
-              redis.call('SET', ARGV[1] .. id, revoked, 'KEEPTTL')
-              result[#result + 1] = revoked
-            end
-            redis.call('DEL', ARGV[2] .. id)
-            redis.call('ZREM', KEYS[1], id)
-          end
-        end
-        redis.call('PUBLISH', ARGV[6], ARGV[7])
-        return result
-        """;
-
-    // KEYS: platform, override, active index, ended sessions. ARGV: record key prefix, marker key prefix, caller's now ms.
-    // Returns { platform JSON or nil, override JSON or nil, { ended session ids }, active grant records... }.
-    private const string GetStateScript = """
-        local result = { redis.call('GET', KEYS[1]), redis.call('GET', KEYS[2]), redis.call('ZRANGEBYSCORE', KEYS[4], '(' .. ARGV[3], '+inf') }
-        local ids = redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. ARGV[3], '+inf')
-        for _, id in ipairs(ids) do
-          if redis.call('EXISTS', ARGV[2] .. id) == 1 then
-            local json = redis.call('GET', ARGV[1] .. id)
-            if json then result[#result + 1] = json end
-          end
-        end
-        return result
-        """;
-
-    // KEYS: the index to walk (grant index for history, active index otherwise).
-    // ARGV: record key prefix, marker key prefix, caller's now ms, '1' for active only.
-    private const string ListScript = """
-        local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[3], '+inf')
-        local result = {}
-        for _, id in ipairs(ids) do
-          if ARGV[4] ~= '1' or redis.call('EXISTS', ARGV[2] .. id) == 1 then
-            local json = redis.call('GET', ARGV[1] .. id)
-            if json then result[#result + 1] = json end
-          end
-        end
-        return result
-        """;
-
-    // KEYS: override. ARGV: JSON ('' removes), Until ms ('' for none), channel, tenant, not-after ms.
-    private const string SetOverrideScript = LuaPrelude + """
-        if server_now() > tonumber(ARGV[5]) then return -1 end
-        if ARGV[1] == '' or (ARGV[2] ~= '' and tonumber(ARGV[2]) <= server_now()) then
-          redis.call('DEL', KEYS[1])
-        elseif ARGV[2] == '' then
-          redis.call('SET', KEYS[1], ARGV[1])
-        else
-          redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2])
-        end
-        redis.call('PUBLISH', ARGV[3], ARGV[4])
-        return 1
-        """;
-
-    // KEYS: ended sessions. ARGV: session id, token expiry ms, channel, tenant.
-    // A logout is a revocation: no deadline, a late one errs on the safe side.
-    private const string EndSessionScript = LuaPrelude + """
-        redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', server_now())
-        if tonumber(ARGV[2]) > server_now() then
-          redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-          extend(KEYS[1], ARGV[2])
-        end
-        redis.call('PUBLISH', ARGV[3], ARGV[4])
-        return 1
-        """;
-
-    // KEYS: platform. ARGV: JSON, channel, the all-tenants marker, not-after ms.
-    private const string SetPlatformScript = LuaPrelude + """
-        if server_now() > tonumber(ARGV[4]) then return -1 end
-        redis.call('SET', KEYS[1], ARGV[1])
-        redis.call('PUBLISH', ARGV[2], ARGV[3])
-        return 1
-        """;
-
-    private readonly IConnectionMultiplexer _redis;
     private readonly IDatabase _db;
-    private readonly ISubscriber _subscriber;
-    private readonly string _prefix;
-    private readonly RedisChannel _channel;
+    private readonly RedisGrantScripts _scripts;
+    private readonly RedisInvalidationChannel _invalidations;
     private readonly GrantsOptions _options;
-    private readonly TimeSpan _backgroundBudget;
     private readonly TimeProvider _time;
     private readonly ILogger<RedisGrantStore> _logger;
-    private readonly Action<RedisChannel, RedisValue> _onMessage;
-    private readonly Lock _stateLock = new();
-    private readonly SemaphoreSlim _subscribeGate = new(1, 1);
-    private readonly CancellationTokenSource _stopping = new();
-    private bool _connected;
-    private long _generation;
-    private int _subscribeFailures; // guarded by _subscribeGate
-    private bool _handlerRegistered; // guarded by _subscribeGate
-    private int _started;
-    private int _disposed;
 
     public RedisGrantStore(
         IConnectionMultiplexer redis,
@@ -239,54 +62,38 @@ internal sealed partial class RedisGrantStore : IGrantStore, IDisposable
         TimeProvider time,
         ILogger<RedisGrantStore> logger)
     {
-        _redis = redis;
         _db = redis.GetDatabase();
-        _subscriber = redis.GetSubscriber();
-        _prefix = redisOptions.Value.KeyPrefix;
-        _channel = RedisChannel.Literal(_prefix + InvalidationChannel);
+        _scripts = new RedisGrantScripts(redisOptions.Value.KeyPrefix);
         _options = grantsOptions.Value;
-        _backgroundBudget = _options.StoreTimeout > MinBackgroundBudget ? _options.StoreTimeout : MinBackgroundBudget;
         _time = time;
         _logger = logger;
-        _onMessage = OnMessage;
+        _invalidations = new RedisInvalidationChannel(redis, _scripts.ChannelName, _options.StoreTimeout, time, logger);
     }
 
-    public bool InvalidationsConnected => Volatile.Read(ref _connected);
+    public bool InvalidationsConnected => _invalidations.Connected;
 
     /// <summary>The prefix of this store's keys and channel.</summary>
-    public string KeyPrefix => _prefix;
+    public string KeyPrefix => _scripts.Prefix;
 
-    public event Action<string>? Invalidated;
+    public event Action<string>? Invalidated
+    {
+        add => _invalidations.Invalidated += value;
+        remove => _invalidations.Invalidated -= value;
+    }
 
     /// <summary>
     /// Subscribes to the invalidation channel and starts watching the subscription. Never fails
     /// because Redis is down: <see cref="InvalidationsConnected"/> stays false until a later
     /// attempt (on reconnect, or the heartbeat) succeeds.
     /// </summary>
-    public async Task StartAsync(CancellationToken cancellationToken)
-    {
-        if (Interlocked.Exchange(ref _started, 1) != 0 || Volatile.Read(ref _disposed) != 0)
-        {
-            return;
-        }
-
-        _redis.ConnectionFailed += OnConnectionFailed;
-        _redis.ConnectionRestored += OnConnectionRestored;
-
-        // Retries run in the background whatever happens to this first attempt.
-        _ = HeartbeatAsync(_stopping.Token);
-        await SubscribeAsync("start-up", cancellationToken);
-    }
+    public Task StartAsync(CancellationToken cancellationToken) => _invalidations.StartAsync(cancellationToken);
 
     public Task<TenantSupportState> GetStateAsync(string tenant, CancellationToken cancellationToken)
     {
         var now = _time.GetUtcNow();
         return RunAsync(
             "GetState",
-            () => _db.ScriptEvaluateAsync(
-                GetStateScript,
-                [Key(PlatformKey), Key(OverrideKeyPrefix + tenant), Key(ActiveIndexKeyPrefix + tenant), Key(EndedSessionsKeyPrefix + tenant)],
-                [GrantKeys(tenant), ActiveKeys(tenant), now.ToUnixTimeMilliseconds()]),
+            () => EvaluateAsync(_scripts.GetState(tenant, now.ToUnixTimeMilliseconds())),
             reply =>
             {
                 var items = Items(reply, minimum: 3);
@@ -315,7 +122,7 @@ internal sealed partial class RedisGrantStore : IGrantStore, IDisposable
     public Task<PlatformSupportSettings> GetPlatformSettingsAsync(CancellationToken cancellationToken) =>
         RunAsync(
             "GetPlatformSettings",
-            () => _db.StringGetAsync(Key(PlatformKey)),
+            () => _db.StringGetAsync(_scripts.Platform),
             value => value.IsNull ? PlatformSupportSettings.Default : Parse(value, Json.PlatformSupportSettings),
             cancellationToken);
 
@@ -324,16 +131,16 @@ internal sealed partial class RedisGrantStore : IGrantStore, IDisposable
         var json = JsonSerializer.Serialize(settings, Json.PlatformSupportSettings);
         await RunAsync(
             "SetPlatformSettings",
-            () => _db.ScriptEvaluateAsync(SetPlatformScript, [Key(PlatformKey)], [json, (RedisValue)ChannelName, IGrantStore.AllTenants, NotAfter()]),
+            () => EvaluateAsync(_scripts.SetPlatform(json, NotAfter())),
             WriteOutcome,
             cancellationToken);
-        Raise(IGrantStore.AllTenants);
+        _invalidations.Raise(IGrantStore.AllTenants);
     }
 
     public Task<TenantSupportOverride?> GetTenantOverrideAsync(string tenant, CancellationToken cancellationToken) =>
         RunAsync(
             "GetTenantOverride",
-            () => _db.StringGetAsync(Key(OverrideKeyPrefix + tenant)),
+            () => _db.StringGetAsync(_scripts.Override(tenant)),
             value =>
             {
                 var tenantOverride = value.IsNull ? null : Parse(value, Json.TenantSupportOverride);
@@ -347,25 +154,21 @@ internal sealed partial class RedisGrantStore : IGrantStore, IDisposable
         RedisValue until = value.Mode != TenantOverrideMode.Inherit && value.Until is { } at ? at.ToUnixTimeMilliseconds() : string.Empty;
         await RunAsync(
             "SetTenantOverride",
-            () => _db.ScriptEvaluateAsync(SetOverrideScript, [Key(OverrideKeyPrefix + tenant)], [json, until, (RedisValue)ChannelName, tenant, NotAfter()]),
+            () => EvaluateAsync(_scripts.SetOverride(tenant, json, until, NotAfter())),
             WriteOutcome,
             cancellationToken);
-        Raise(tenant);
+        _invalidations.Raise(tenant);
     }
 
     public async Task CreateGrantAsync(SupportGrant grant, CancellationToken cancellationToken)
     {
         var tenant = grant.Tenant;
-        var id = grant.Id.Value;
         var json = JsonSerializer.Serialize(grant, Json.SupportGrant);
         var expires = grant.ExpiresAt.ToUnixTimeMilliseconds();
         var retainUntil = (grant.ExpiresAt + _options.HistoryRetention).ToUnixTimeMilliseconds();
         var created = await RunAsync(
             "CreateGrant",
-            () => _db.ScriptEvaluateAsync(
-                CreateScript,
-                [Key(GrantKeyPrefix + tenant + ":" + id), Key(ActiveKeyPrefix + tenant + ":" + id), Key(GrantIndexKeyPrefix + tenant), Key(ActiveIndexKeyPrefix + tenant)],
-                [json, expires, retainUntil, id, (RedisValue)ChannelName, tenant, NotAfter()]),
+            () => EvaluateAsync(_scripts.Create(tenant, grant.Id.Value, json, expires, retainUntil, NotAfter())),
             WriteOutcome,
             cancellationToken);
         if (!created)
@@ -374,13 +177,13 @@ internal sealed partial class RedisGrantStore : IGrantStore, IDisposable
             throw new InvalidOperationException($"Grant {grant.Id} already exists.");
         }
 
-        Raise(tenant);
+        _invalidations.Raise(tenant);
     }
 
     public Task<SupportGrant?> GetGrantAsync(string tenant, GrantId id, CancellationToken cancellationToken) =>
         RunAsync(
             "GetGrant",
-            () => _db.StringGetAsync(Key(GrantKeyPrefix + tenant + ":" + id.Value)),
+            () => _db.StringGetAsync(_scripts.Grant(tenant, id.Value)),
             value =>
             {
                 var grant = value.IsNull ? null : Parse(value, Json.SupportGrant);
@@ -391,10 +194,9 @@ internal sealed partial class RedisGrantStore : IGrantStore, IDisposable
     public Task<IReadOnlyList<SupportGrant>> ListGrantsAsync(string tenant, bool includeHistory, CancellationToken cancellationToken)
     {
         var now = _time.GetUtcNow();
-        var index = Key((includeHistory ? GrantIndexKeyPrefix : ActiveIndexKeyPrefix) + tenant);
         return RunAsync<RedisResult, IReadOnlyList<SupportGrant>>(
             "ListGrants",
-            () => _db.ScriptEvaluateAsync(ListScript, [index], [GrantKeys(tenant), ActiveKeys(tenant), now.ToUnixTimeMilliseconds(), includeHistory ? "0" : "1"]),
+            () => EvaluateAsync(_scripts.List(tenant, includeHistory, now.ToUnixTimeMilliseconds())),
             reply => Grants(reply)
                 .Where(g => includeHistory ? WithinRetention(g, now) : g.IsActiveAt(now))
                 .OrderByDescending(g => g.CreatedAt)
@@ -408,15 +210,12 @@ internal sealed partial class RedisGrantStore : IGrantStore, IDisposable
         var now = _time.GetUtcNow();
         var revoked = await RunAsync(
             "RevokeGrant",
-            () => _db.ScriptEvaluateAsync(
-                RevokeScript,
-                [Key(GrantKeyPrefix + tenant + ":" + id.Value), Key(ActiveKeyPrefix + tenant + ":" + id.Value), Key(ActiveIndexKeyPrefix + tenant)],
-                [id.Value, revokedBy, Timestamp(at), now.ToUnixTimeMilliseconds(), (RedisValue)ChannelName, tenant]),
+            () => EvaluateAsync(_scripts.Revoke(tenant, id.Value, revokedBy, Timestamp(at), now.ToUnixTimeMilliseconds())),
             reply => reply.IsNull ? null : Parse((RedisValue)reply, Json.SupportGrant),
             cancellationToken);
         if (revoked is not null)
         {
-            Raise(tenant);
+            _invalidations.Raise(tenant);
         }
 
         return revoked;
@@ -427,13 +226,10 @@ internal sealed partial class RedisGrantStore : IGrantStore, IDisposable
         var now = _time.GetUtcNow();
         var revoked = await RunAsync<RedisResult, IReadOnlyList<SupportGrant>>(
             "RevokeAll",
-            () => _db.ScriptEvaluateAsync(
-                RevokeAllScript,
-                [Key(ActiveIndexKeyPrefix + tenant)],
-                [GrantKeys(tenant), ActiveKeys(tenant), revokedBy, Timestamp(at), now.ToUnixTimeMilliseconds(), (RedisValue)ChannelName, tenant]),
+            () => EvaluateAsync(_scripts.RevokeAll(tenant, revokedBy, Timestamp(at), now.ToUnixTimeMilliseconds())),
             Grants,
             cancellationToken);
-        Raise(tenant);
+        _invalidations.Raise(tenant);
         return revoked;
     }
 
@@ -441,13 +237,10 @@ internal sealed partial class RedisGrantStore : IGrantStore, IDisposable
     {
         await RunAsync(
             "RevokeSession",
-            () => _db.ScriptEvaluateAsync(
-                EndSessionScript,
-                [Key(EndedSessionsKeyPrefix + tenant)],
-                [sessionId, until.ToUnixTimeMilliseconds(), (RedisValue)ChannelName, tenant]),
+            () => EvaluateAsync(_scripts.EndSession(tenant, sessionId, until.ToUnixTimeMilliseconds())),
             static _ => true,
             cancellationToken);
-        Raise(tenant);
+        _invalidations.Raise(tenant);
     }
 
     public async Task<bool> PingAsync(CancellationToken cancellationToken)
@@ -462,31 +255,13 @@ internal sealed partial class RedisGrantStore : IGrantStore, IDisposable
         }
     }
 
-    public void Dispose()
-    {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0)
-        {
-            return;
-        }
+    public void Dispose() => _invalidations.Dispose();
 
-        lock (_stateLock)
-        {
-            _generation++;
-            _connected = false;
-        }
+    /// <summary>Keeps a call nobody waits for any more from surfacing as an unobserved exception.</summary>
+    internal static void Observe(Task task) =>
+        task.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
 
-        _stopping.Cancel();
-        _redis.ConnectionFailed -= OnConnectionFailed;
-        _redis.ConnectionRestored -= OnConnectionRestored;
-        try
-        {
-            Observe(_subscriber.UnsubscribeAsync(_channel, _onMessage, CommandFlags.FireAndForget));
-        }
-        catch (Exception ex)
-        {
-            LogUnsubscribeFailed(_logger, ex);
-        }
-    }
+    private Task<RedisResult> EvaluateAsync(RedisScriptCall call) => _db.ScriptEvaluateAsync(call.Script, call.Keys, call.Values);
 
     /// <summary>
     /// Latest server time (ms) at which a write that grants access may still apply. A call that
@@ -506,14 +281,6 @@ internal sealed partial class RedisGrantStore : IGrantStore, IDisposable
             $"The write reached Redis after its deadline (budget {_options.StoreTimeout.TotalMilliseconds:0} ms + {MaxClockSkew.TotalMilliseconds:0} ms clock allowance) and was not applied; if this persists, check that the gateway's and Redis's clocks agree."),
         var other => throw new InvalidDataException($"Unexpected answer {other} from a grant store script."),
     };
-
-    private string ChannelName => _prefix + InvalidationChannel;
-
-    private RedisKey Key(string suffix) => _prefix + suffix;
-
-    private RedisValue GrantKeys(string tenant) => _prefix + GrantKeyPrefix + tenant + ":";
-
-    private RedisValue ActiveKeys(string tenant) => _prefix + ActiveKeyPrefix + tenant + ":";
 
     private bool WithinRetention(SupportGrant grant, DateTimeOffset now) => grant.ExpiresAt + _options.HistoryRetention > now;
 
@@ -579,9 +346,6 @@ internal sealed partial class RedisGrantStore : IGrantStore, IDisposable
         return new GrantStoreUnavailableException(message, ex);
     }
 
-    private static void Observe(Task task) =>
-        task.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-
     private static RedisResult[] Items(RedisResult reply, int minimum = 0)
     {
         var items = reply.IsNull ? null : (RedisResult[]?)reply;
@@ -596,283 +360,8 @@ internal sealed partial class RedisGrantStore : IGrantStore, IDisposable
     private static T Parse<T>(RedisValue value, JsonTypeInfo<T> type) =>
         JsonSerializer.Deserialize((byte[])value!, type) ?? throw new JsonException("A stored value is JSON null.");
 
-    private void OnMessage(RedisChannel channel, RedisValue message)
-    {
-        try
-        {
-            var tenant = (string?)message;
-            if (string.IsNullOrEmpty(tenant))
-            {
-                LogBadMessage(_logger);
-                return;
-            }
-
-            Raise(tenant);
-        }
-        catch (Exception ex)
-        {
-            LogHandlerFailed(_logger, ex);
-        }
-    }
-
-    /// <summary>Raises <see cref="Invalidated"/> to each handler; a throwing handler neither stops the others nor reaches Redis.</summary>
-    private void Raise(string tenant)
-    {
-        var handlers = Invalidated;
-        if (handlers is null)
-        {
-            return;
-        }
-
-        foreach (var handler in handlers.GetInvocationList())
-        {
-            try
-            {
-                ((Action<string>)handler)(tenant);
-            }
-            catch (Exception ex)
-            {
-                LogHandlerFailed(_logger, ex);
-            }
-        }
-    }
-
-    private void OnConnectionFailed(object? sender, ConnectionFailedEventArgs e)
-    {
-        try
-        {
-            if (e.ConnectionType != ConnectionType.Interactive)
-            {
-                MarkDisconnected($"{e.ConnectionType} connection to {e.EndPoint} failed ({e.FailureType})", e.Exception, raiseAlways: true);
-            }
-        }
-        catch (Exception ex)
-        {
-            LogHandlerFailed(_logger, ex);
-        }
-    }
-
-    private void OnConnectionRestored(object? sender, ConnectionFailedEventArgs e)
-    {
-        if (e.ConnectionType != ConnectionType.Interactive && Volatile.Read(ref _disposed) == 0)
-        {
-            // Off the multiplexer's thread: resubscribing waits for Redis.
-            _ = Task.Run(() => SubscribeQuietlyAsync("connection restored"));
-        }
-    }
-
-    private void MarkDisconnected(string reason, Exception? exception, bool raiseAlways)
-    {
-        bool wasConnected;
-        lock (_stateLock)
-        {
-            _generation++;
-            wasConnected = _connected;
-            _connected = false;
-        }
-
-        if (wasConnected)
-        {
-            LogInvalidationsLost(_logger, reason, exception);
-        }
-
-        if (wasConnected || raiseAlways)
-        {
-            // Anything may have been missed from now on: caches must not answer.
-            Raise(IGrantStore.AllTenants);
-        }
-    }
-
-    private async Task SubscribeQuietlyAsync(string trigger)
-    {
-        try
-        {
-            await SubscribeAsync(trigger, _stopping.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            // Disposed.
-        }
-    }
-
-    /// <summary>
-    /// (Re)subscribes and confirms the subscription with a round trip on the subscription
-    /// connection; only then reports connected and raises <see cref="IGrantStore.AllTenants"/>.
-    /// A connection failure during the attempt (new generation) voids it.
-    /// </summary>
-    private async Task SubscribeAsync(string trigger, CancellationToken cancellationToken)
-    {
-        await _subscribeGate.WaitAsync(cancellationToken);
-        try
-        {
-            long generation;
-            lock (_stateLock)
-            {
-                generation = _generation;
-            }
-
-            // The handler is registered once: the client keeps the registration across
-            // disconnects and sends SUBSCRIBE again by itself on every reconnect, so a later
-            // attempt only has to confirm that the subscription is back (registering again would
-            // add the handler twice).
-            if (!_handlerRegistered)
-            {
-                _handlerRegistered = true;
-                await Bounded(_subscriber.SubscribeAsync(_channel, _onMessage), cancellationToken);
-            }
-
-            if (_subscriber.SubscribedEndpoint(_channel) is null)
-            {
-                SubscribeFailed(trigger, "no Redis server is connected", null);
-                return;
-            }
-
-            // Ordered after SUBSCRIBE on the same connection: when this answers, we are subscribed.
-            await Bounded(_subscriber.PingAsync(), cancellationToken);
-            lock (_stateLock)
-            {
-                if (generation != _generation || Volatile.Read(ref _disposed) != 0)
-                {
-                    return;
-                }
-
-                _connected = true;
-            }
-
-            _subscribeFailures = 0;
-            LogInvalidationsConnected(_logger, _channel.ToString()!, trigger);
-            Raise(IGrantStore.AllTenants);
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            throw;
-        }
-        catch (Exception ex)
-        {
-            SubscribeFailed(trigger, ex.Message, ex);
-        }
-        finally
-        {
-            _subscribeGate.Release();
-        }
-    }
-
-    /// <summary>
-    /// Probes the subscription connection every <see cref="HeartbeatInterval"/>: a connection
-    /// that stopped answering (half-open, server stalled) raises no event from the library. While
-    /// not subscribed, retries sooner (from <see cref="FirstRetryDelay"/>, doubling): right after
-    /// the multiplexer connects, its subscription connection is often not up yet.
-    /// </summary>
-    private async Task HeartbeatAsync(CancellationToken cancellationToken)
-    {
-        try
-        {
-            var retryDelay = FirstRetryDelay;
-            while (true)
-            {
-                var connected = InvalidationsConnected;
-                await Task.Delay(connected ? HeartbeatInterval : retryDelay, _time, cancellationToken);
-                if (!InvalidationsConnected)
-                {
-                    retryDelay = connected ? FirstRetryDelay : Min(retryDelay * 2, HeartbeatInterval);
-                    if (_subscribeGate.CurrentCount > 0)
-                    {
-                        await SubscribeAsync("retry", cancellationToken);
-                    }
-
-                    continue;
-                }
-
-                long generation;
-                lock (_stateLock)
-                {
-                    generation = _generation;
-                }
-
-                try
-                {
-                    await Bounded(_subscriber.PingAsync(), cancellationToken);
-                }
-                catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
-                {
-                    if (Interlocked.Read(ref _generation) == generation)
-                    {
-                        MarkDisconnected("the subscription connection did not answer a heartbeat", ex, raiseAlways: false);
-                        retryDelay = FirstRetryDelay;
-                    }
-                }
-            }
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            // Disposed.
-        }
-        catch (Exception ex)
-        {
-            LogHeartbeatStopped(_logger, ex);
-        }
-    }
-
-    /// <summary>
-    /// One warning when failures persist (right after connecting, the first attempts often come
-    /// before the subscription connection is up); the retries around it, every second during an
-    /// outage, are debug.
-    /// </summary>
-    private void SubscribeFailed(string trigger, string reason, Exception? exception)
-    {
-        if (++_subscribeFailures == WarnAfterFailures)
-        {
-            LogSubscribeFailed(_logger, trigger, _subscribeFailures, reason, exception);
-        }
-        else
-        {
-            LogSubscribeRetryFailed(_logger, trigger, _subscribeFailures, reason, exception);
-        }
-    }
-
-    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
-
-    private async Task Bounded(Task task, CancellationToken cancellationToken)
-    {
-        try
-        {
-            await task.WaitAsync(_backgroundBudget, cancellationToken);
-        }
-        catch
-        {
-            Observe(task);
-            throw;
-        }
-    }
-
-    [LoggerMessage(EventId = 1300, Level = LogLevel.Warning,
-        Message = "Grant invalidations lost: {Reason}. Cached grant state is not used until the subscription is back")]
-    private static partial void LogInvalidationsLost(ILogger logger, string reason, Exception? exception);
-
-    [LoggerMessage(EventId = 1301, Level = LogLevel.Information, Message = "Grant invalidations connected on channel {Channel} ({Trigger})")]
-    private static partial void LogInvalidationsConnected(ILogger logger, string channel, string trigger);
-
-    [LoggerMessage(EventId = 1302, Level = LogLevel.Warning,
-        Message = "Subscribing to grant invalidations keeps failing ({Trigger}, attempt {Attempt}): {Reason}; retrying every second")]
-    private static partial void LogSubscribeFailed(ILogger logger, string trigger, int attempt, string reason, Exception? exception);
-
     [LoggerMessage(EventId = 1303, Level = LogLevel.Debug, Message = "Grant store call {Operation} failed: {Reason}")]
     private static partial void LogUnavailable(ILogger logger, string operation, string reason, Exception? exception);
-
-    [LoggerMessage(EventId = 1304, Level = LogLevel.Warning, Message = "Ignored an empty grant invalidation message")]
-    private static partial void LogBadMessage(ILogger logger);
-
-    [LoggerMessage(EventId = 1305, Level = LogLevel.Error, Message = "A grant invalidation handler failed")]
-    private static partial void LogHandlerFailed(ILogger logger, Exception exception);
-
-    [LoggerMessage(EventId = 1306, Level = LogLevel.Error, Message = "The grant invalidation heartbeat stopped unexpectedly")]
-    private static partial void LogHeartbeatStopped(ILogger logger, Exception exception);
-
-    [LoggerMessage(EventId = 1307, Level = LogLevel.Debug, Message = "Unsubscribing from grant invalidations failed")]
-    private static partial void LogUnsubscribeFailed(ILogger logger, Exception exception);
-
-    [LoggerMessage(EventId = 1308, Level = LogLevel.Debug, Message = "Subscribing to grant invalidations failed ({Trigger}, attempt {Attempt}): {Reason}")]
-    private static partial void LogSubscribeRetryFailed(ILogger logger, string trigger, int attempt, string reason, Exception? exception);
 
     private static GrantStoreJsonContext Json => GrantStoreJsonContext.Default;
 }

@@ -10,19 +10,19 @@ using static Gateway.Tests.Infrastructure.SupportClient;
 namespace Gateway.Tests.Auditing;
 
 /// <summary>Every proxied call leaves exactly one ECS event in the real spool (PRODUCT.md §8).</summary>
-public sealed class ProxyAuditTests(GatewayFixture fixture) : IClassFixture<GatewayFixture>
+public sealed class ProxyAuditTests(TestEnvironment env) : IClassFixture<TestEnvironment>
 {
     [Fact]
     public async Task OrdinaryCall_ProducesOneEcsEvent()
     {
         var marker = Guid.NewGuid().ToString("N");
-        using var client = fixture.Gateway.Client("acme.localhost");
+        using var client = env.Gateway.Client("acme.localhost");
         using var request = new HttpRequestMessage(HttpMethod.Get, $"/api/echo/{marker}?x=1&y=%2F");
         request.Headers.UserAgent.ParseAdd("audit-test/1.0");
         using var response = await client.SendAsync(request);
         var body = await response.Content.ReadAsByteArrayAsync();
 
-        var e = Assert.Single(await fixture.Gateway.Audit.WaitForAsync(e => Get(e, "url.path") == $"/api/echo/{marker}"));
+        var e = Assert.Single(await env.Gateway.Audit.WaitForAsync(e => Get(e, "url.path") == $"/api/echo/{marker}"));
         Assert.Equal("proxy-request", Get(e, "event.action"));
         Assert.Equal("web", Get(e, "event.category"));
         Assert.Equal("success", Get(e, "event.outcome"));
@@ -48,14 +48,14 @@ public sealed class ProxyAuditTests(GatewayFixture fixture) : IClassFixture<Gate
     public async Task CredentialLikeQueryValues_AreNotKeptInTheAuditTrail(string query, string recorded)
     {
         var marker = Guid.NewGuid().ToString("N");
-        using var client = fixture.Gateway.Client("acme.localhost");
+        using var client = env.Gateway.Client("acme.localhost");
         // Sent verbatim, so an encoded name such as %70assword reaches the gateway encoded.
         var target = new Uri($"{client.BaseAddress}api/echo/{marker}?{query}", new UriCreationOptions { DangerousDisablePathAndQueryCanonicalization = true });
         using (await client.GetAsync(target))
         {
         }
 
-        var e = Assert.Single(await fixture.Gateway.Audit.WaitForAsync(e => Get(e, "url.path") == $"/api/echo/{marker}"));
+        var e = Assert.Single(await env.Gateway.Audit.WaitForAsync(e => Get(e, "url.path") == $"/api/echo/{marker}"));
         Assert.Equal(recorded, Get(e, "url.query"));
     }
 
@@ -63,11 +63,11 @@ public sealed class ProxyAuditTests(GatewayFixture fixture) : IClassFixture<Gate
     public async Task RequestBodyBytes_AreCounted()
     {
         var payload = new byte[12_345];
-        using var client = fixture.Gateway.Client("acme.localhost");
+        using var client = env.Gateway.Client("acme.localhost");
         using var response = await client.PostAsync("/upload", new ByteArrayContent(payload));
         response.EnsureSuccessStatusCode();
 
-        var e = (await fixture.Gateway.Audit.WaitForAsync(e => Get(e, "url.path") == "/upload" && Get(e, "http.request.bytes") == "12345")).Last();
+        var e = (await env.Gateway.Audit.WaitForAsync(e => Get(e, "url.path") == "/upload" && Get(e, "http.request.bytes") == "12345")).Last();
         Assert.Equal("POST", Get(e, "http.request.method"));
     }
 
@@ -78,7 +78,7 @@ public sealed class ProxyAuditTests(GatewayFixture fixture) : IClassFixture<Gate
         listener.Start();
         var deadPort = ((IPEndPoint)listener.LocalEndpoint).Port;
         listener.Stop();
-        await using var gateway = await GatewayHost.StartAsync(new Dictionary<string, Uri> { ["acme"] = new($"http://127.0.0.1:{deadPort}/"), ["globex"] = fixture.Globex.Address });
+        await using var gateway = await GatewayHost.StartAsync(new Dictionary<string, Uri> { ["acme"] = new($"http://127.0.0.1:{deadPort}/"), ["globex"] = env.Globex.Address });
         using var client = gateway.Client("acme.localhost");
 
         using var response = await client.GetAsync("/api/orders");
@@ -94,14 +94,14 @@ public sealed class ProxyAuditTests(GatewayFixture fixture) : IClassFixture<Gate
     public async Task ClientAbort_IsAuditedWhenTheCallEnds()
     {
         var marker = Guid.NewGuid().ToString("N");
-        using (var client = fixture.Gateway.Client("acme.localhost"))
+        using (var client = env.Gateway.Client("acme.localhost"))
         {
             using var response = await client.GetAsync($"/download?bytes=10000000000&m={marker}", HttpCompletionOption.ResponseHeadersRead);
             await using var body = await response.Content.ReadAsStreamAsync();
             Assert.True(await body.ReadAsync(new byte[65536]) > 0);
         }
 
-        var e = Assert.Single(await fixture.Gateway.Audit.WaitForAsync(e => Get(e, "url.query") == $"bytes=10000000000&m={marker}"));
+        var e = Assert.Single(await env.Gateway.Audit.WaitForAsync(e => Get(e, "url.query") == $"bytes=10000000000&m={marker}"));
         Assert.Equal("aborted", Get(e, "event.reason"));
         Assert.Equal("failure", Get(e, "event.outcome"));
         Assert.True(long.Parse(Get(e, "http.response.bytes")!, System.Globalization.CultureInfo.InvariantCulture) > 0);
@@ -111,15 +111,15 @@ public sealed class ProxyAuditTests(GatewayFixture fixture) : IClassFixture<Gate
     public async Task AuditExportVerb_PrintsTheSpoolAsNdjson()
     {
         var marker = Guid.NewGuid().ToString("N");
-        using var client = fixture.Gateway.Client("acme.localhost");
+        using var client = env.Gateway.Client("acme.localhost");
         using (await client.GetAsync($"/api/echo/{marker}"))
         {
         }
 
-        await fixture.Gateway.Audit.WaitForAsync(e => Get(e, "url.path") == $"/api/echo/{marker}");
+        await env.Gateway.Audit.WaitForAsync(e => Get(e, "url.path") == $"/api/echo/{marker}");
         using var output = new StringWriter();
         using var error = new StringWriter();
-        var exit = await Gateway.Cli.CliVerbs.RunAsync(["audit", "export", "--spool-dir", fixture.Gateway.Audit.Directory], TextReader.Null, output, error);
+        var exit = await Gateway.Cli.CliVerbs.RunAsync(["audit", "export", "--spool-dir", env.Gateway.Audit.Directory], TextReader.Null, output, error);
 
         Assert.Equal(0, exit);
         var lines = output.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
@@ -130,15 +130,15 @@ public sealed class ProxyAuditTests(GatewayFixture fixture) : IClassFixture<Gate
     [Fact]
     public async Task SupportCall_ProducesExactlyOneEvent_TheSupportOne()
     {
-        var api = new ManagementClient(fixture.Gateway);
+        var api = env.Api;
         await api.JsonAsync(HttpMethod.Post, "/_gateway/tenants/acme/support/grants", await api.TokenAsync("john", "tenant-user", "acme"), new { }, 201);
         var marker = Guid.NewGuid().ToString("N");
-        using var client = fixture.Gateway.Client("acme.localhost");
+        using var client = env.Gateway.Client("acme.localhost");
 
         using var response = await GetAsync(client, $"/api/echo/{marker}", Basic("jill$john", JillPassword));
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
 
-        var e = Assert.Single(await fixture.Gateway.Audit.WaitForAsync(e => Get(e, "url.path") == $"/api/echo/{marker}"));
+        var e = Assert.Single(await env.Gateway.Audit.WaitForAsync(e => Get(e, "url.path") == $"/api/echo/{marker}"));
         Assert.Equal("support-request", Get(e, "event.action"));
         Assert.Equal("jill$john", Get(e, "user.name"));
         Assert.Equal("allowed", Get(e, "gateway.support.decision"));
@@ -154,38 +154,30 @@ public sealed class ProxyAuditTests(GatewayFixture fixture) : IClassFixture<Gate
 /// </summary>
 public sealed class AuditFullTests : IAsyncLifetime
 {
-    private SampleBackend _backend = null!;
-    private GatewayHost _gateway = null!;
+    private TestEnvironment _env = null!;
 
-    public async Task InitializeAsync()
+    public async Task InitializeAsync() => _env = await new TestEnvironment
     {
-        _backend = await SampleBackend.StartAsync("acme");
+        Backends = TestBackends.Shared,
         // 16 KiB of spool, of which 8 KiB only security events may use.
-        _gateway = await GatewayHost.StartAsync(
-            null,
-            new Dictionary<string, Uri> { ["acme"] = _backend.Address, ["globex"] = _backend.Address },
-            ["--Audit:SegmentMaxBytes=2048", "--Audit:SpoolMaxBytes=16384", "--Audit:SecurityReserveBytes=8192", "--Audit:QueueCapacity=20"]);
-    }
+        ExtraArgs = ["--Audit:SegmentMaxBytes=2048", "--Audit:SpoolMaxBytes=16384", "--Audit:SecurityReserveBytes=8192", "--Audit:QueueCapacity=20"],
+    }.StartAsync();
 
-    public async Task DisposeAsync()
-    {
-        await _gateway.DisposeAsync();
-        await _backend.DisposeAsync();
-    }
+    public async Task DisposeAsync() => await _env.DisposeAsync();
 
     [Fact]
     public async Task OrdinaryTrafficFillingTheSpool_LeavesRoomForSupport_AndRevocationIsRecorded()
     {
-        var api = new ManagementClient(_gateway);
+        var api = _env.Api;
         await api.JsonAsync(HttpMethod.Post, "/_gateway/tenants/acme/support/grants", await api.TokenAsync("john", "tenant-user", "acme"), new { denyData = false }, 201);
-        var sink = _gateway.Services.GetRequiredService<SpoolingAuditSink>();
-        using var client = _gateway.Client("acme.localhost");
+        var sink = _env.Gateway.Services.GetRequiredService<SpoolingAuditSink>();
+        using var client = _env.Gateway.Client("acme.localhost");
 
         // No Elasticsearch is configured, so the spool only grows. Long queries and user agents,
         // as a flood would send them, are capped per event.
         await FillWithOrdinaryTrafficAsync(client, sink);
 
-        var (_, health) = await _gateway.ReadinessAsync();
+        var (_, health) = await _env.Gateway.ReadinessAsync();
         Assert.True(health.GetProperty("checks").GetProperty("audit").GetProperty("dropped").GetInt64() > 0);
         Assert.True(sink.SpoolBytes < 16384, $"ordinary traffic used the security room: {sink.SpoolBytes} bytes");
 
@@ -195,18 +187,18 @@ public sealed class AuditFullTests : IAsyncLifetime
 
         var ann = await api.TokenAsync("ann", "tenant-admin", "acme");
         await api.JsonAsync(HttpMethod.Delete, "/_gateway/tenants/acme/support/grants", ann);
-        await _gateway.Audit.WaitForAsync(e => AuditTrail.Get(e, "event.action") == "support-grants-revoked-all");
-        Assert.All(_gateway.Audit.Events().Where(e => AuditTrail.Get(e, "event.action") == "proxy-request"),
+        await _env.Gateway.Audit.WaitForAsync(e => AuditTrail.Get(e, "event.action") == "support-grants-revoked-all");
+        Assert.All(_env.Gateway.Audit.Events().Where(e => AuditTrail.Get(e, "event.action") == "proxy-request"),
             e => Assert.True(e.GetRawText().Length < 4096, "an ordinary event is not capped"));
     }
 
     [Fact]
     public async Task SecurityRoomFull_SupportCallsGet503_LiveSupportClosed_RevocationStillSucceeds()
     {
-        var api = new ManagementClient(_gateway);
+        var api = _env.Api;
         await api.JsonAsync(HttpMethod.Post, "/_gateway/tenants/acme/support/grants", await api.TokenAsync("john", "tenant-user", "acme"), new { denyData = false }, 201);
-        var sink = _gateway.Services.GetRequiredService<SpoolingAuditSink>();
-        using var client = _gateway.Client("acme.localhost");
+        var sink = _env.Gateway.Services.GetRequiredService<SpoolingAuditSink>();
+        using var client = _env.Gateway.Client("acme.localhost");
         using var stream = await GetAsync(client, "/events?interval=10", Basic("jill$john", JillPassword));
         Assert.Equal(HttpStatusCode.OK, stream.StatusCode);
         await using var events = await stream.Content.ReadAsStreamAsync();
@@ -229,7 +221,7 @@ public sealed class AuditFullTests : IAsyncLifetime
         var ann = await api.TokenAsync("ann", "tenant-admin", "acme");
         var revoked = await api.JsonAsync(HttpMethod.Delete, "/_gateway/tenants/acme/support/grants", ann);
         Assert.Single(revoked.GetProperty("revoked").EnumerateArray());
-        await _gateway.Audit.WaitForAsync(e => AuditTrail.Get(e, "event.action") == "support-grants-revoked-all");
+        await _env.Gateway.Audit.WaitForAsync(e => AuditTrail.Get(e, "event.action") == "support-grants-revoked-all");
 
         using var stillOrdinary = await client.GetAsync("/api/echo/after");
         Assert.Equal(HttpStatusCode.OK, stillOrdinary.StatusCode);

@@ -12,61 +12,56 @@ namespace Gateway.Tests.Authentication;
 /// </summary>
 public sealed class LiveSupportSessionsTests : IAsyncLifetime
 {
-    private ManualClockGateway _host = null!;
+    private readonly TimerCountingTimeProvider _clock = new(TestClock.Start);
+    private TestEnvironment _env = null!;
 
-    private TimerCountingTimeProvider Clock => _host.Clock;
+    public async Task InitializeAsync() => _env = await new TestEnvironment { Clock = _clock, Backends = TestBackends.Shared }.StartAsync();
 
-    private GatewayHost Proxy => _host.Gateway;
-
-    private ManagementClient Api => _host.Api;
-
-    public async Task InitializeAsync() => _host = await ManualClockGateway.StartAsync();
-
-    public async Task DisposeAsync() => await _host.DisposeAsync();
+    public async Task DisposeAsync() => await _env.DisposeAsync();
 
     [Fact]
     public async Task Idle_NoTimerRuns_SoAFarClockJumpFiresAlmostNothing()
     {
         // Let the gateway settle (the start-up log of the audit spool is the last step of its start).
-        using (var client = Proxy.Client("acme.localhost"))
+        using (var client = _env.Gateway.Client("acme.localhost"))
         using (var response = await client.GetAsync("/api/orders"))
         {
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         }
 
-        var before = Clock.FiredCount;
-        Clock.Advance(TimeSpan.FromDays(1));
+        var before = _clock.FiredCount;
+        _clock.Advance(TimeSpan.FromDays(1));
 
         // A check every LiveSessionCheckInterval (1 s) would fire 86,400 times on the way.
-        Assert.InRange(Clock.FiredCount - before, 0, 10);
+        Assert.InRange(_clock.FiredCount - before, 0, 10);
     }
 
     [Fact]
     public async Task StoreChange_EndsALiveStreamAtOnce_AfterManyQuietTicks()
     {
-        var john = await Api.TokenAsync("john", "tenant-user", "acme");
-        var ann = await Api.TokenAsync("ann", "tenant-admin", "acme");
-        await Api.JsonAsync(HttpMethod.Post, "/_gateway/tenants/acme/support/grants", john, new { denyData = false }, 201);
-        using var acme = Proxy.Client("acme.localhost");
+        var john = await _env.Api.TokenAsync("john", "tenant-user", "acme");
+        var ann = await _env.Api.TokenAsync("ann", "tenant-admin", "acme");
+        await _env.Api.JsonAsync(HttpMethod.Post, "/_gateway/tenants/acme/support/grants", john, new { denyData = false }, 201);
+        using var acme = _env.Gateway.Client("acme.localhost");
         using var response = await GetAsync(acme, "/events?interval=50", Basic("jill$john", JillPassword));
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
         Assert.NotNull(await reader.ReadLineAsync());
 
         // Quiet ticks: each one is a round of the loop that ends by its timer, not by a change.
-        var fired = Clock.FiredCount;
-        for (var i = 0; i < 50 && Clock.FiredCount - fired < 8; i++)
+        var fired = _clock.FiredCount;
+        for (var i = 0; i < 50 && _clock.FiredCount - fired < 8; i++)
         {
             // The loop re-arms its timer on the thread pool after each tick: wait for that, then tick.
-            var armed = Clock.WhenTimerArmedAsync();
-            Clock.Advance(TimeSpan.FromSeconds(1));
+            var armed = _clock.WhenTimerArmedAsync();
+            _clock.Advance(TimeSpan.FromSeconds(1));
             await armed.WaitAsync(TimeSpan.FromSeconds(5));
         }
 
-        Assert.True(Clock.FiredCount - fired >= 8, $"the live-session loop ticked {Clock.FiredCount - fired} times with a request in flight");
+        Assert.True(_clock.FiredCount - fired >= 8, $"the live-session loop ticked {_clock.FiredCount - fired} times with a request in flight");
         Assert.NotNull(await reader.ReadLineAsync()); // still allowed: the grant runs for hours
 
-        await Api.JsonAsync(HttpMethod.Delete, "/_gateway/tenants/acme/support/grants", ann);
+        await _env.Api.JsonAsync(HttpMethod.Delete, "/_gateway/tenants/acme/support/grants", ann);
 
         Assert.True(await StreamEndsWithinAsync(reader.BaseStream, TimeSpan.FromSeconds(5)), "the stream outlived the revocation: the change signal was lost");
     }

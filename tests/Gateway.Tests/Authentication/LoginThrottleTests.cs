@@ -7,30 +7,24 @@ namespace Gateway.Tests.Authentication;
 /// <summary>Failed support logins are throttled per support user and per client address (429 with Retry-After).</summary>
 public sealed class LoginThrottleTests : IAsyncLifetime
 {
-    private SampleBackend _backend = null!;
-    private GatewayHost _gateway = null!;
+    private TestEnvironment _env = null!;
 
     public async Task InitializeAsync()
     {
-        _backend = await SampleBackend.StartAsync("acme");
-        _gateway = await GatewayHost.StartAsync(
-            null,
-            new Dictionary<string, Uri> { ["acme"] = _backend.Address, ["globex"] = _backend.Address },
-            ["--Support:FailedLoginsPerUser=3", "--Support:FailedLoginsPerClient=5", "--Support:FailedLoginWindow=00:10:00"]);
-        var api = new ManagementClient(_gateway);
-        await api.JsonAsync(HttpMethod.Post, "/_gateway/tenants/acme/support/grants", await api.TokenAsync("john", "tenant-user", "acme"), new { }, 201);
+        _env = await new TestEnvironment
+        {
+            Backends = TestBackends.Shared,
+            ExtraArgs = ["--Support:FailedLoginsPerUser=3", "--Support:FailedLoginsPerClient=5", "--Support:FailedLoginWindow=00:10:00"],
+        }.StartAsync();
+        await _env.Api.JsonAsync(HttpMethod.Post, "/_gateway/tenants/acme/support/grants", await _env.Api.TokenAsync("john", "tenant-user", "acme"), new { }, 201);
     }
 
-    public async Task DisposeAsync()
-    {
-        await _gateway.DisposeAsync();
-        await _backend.DisposeAsync();
-    }
+    public async Task DisposeAsync() => await _env.DisposeAsync();
 
     [Fact]
     public async Task FailedLogins_PerUser_Get429_EvenWithTheRightPasswordAfterwards()
     {
-        using var client = _gateway.Client();
+        using var client = _env.Gateway.Client();
         for (var i = 0; i < 3; i++)
         {
             using var wrong = await GetAsync(client, "/api/echo/x", Basic("jill$john", "guess-" + i));
@@ -52,7 +46,7 @@ public sealed class LoginThrottleTests : IAsyncLifetime
     [Fact]
     public async Task FailedLogins_PerClient_Get429_AcrossUserNames()
     {
-        using var client = _gateway.Client();
+        using var client = _env.Gateway.Client();
         for (var i = 0; i < 5; i++)
         {
             using var wrong = await GetAsync(client, "/api/echo/x", Basic($"user{i}$john", "guess"));

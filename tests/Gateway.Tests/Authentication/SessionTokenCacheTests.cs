@@ -15,27 +15,22 @@ namespace Gateway.Tests.Authentication;
 /// </summary>
 public sealed class SessionTokenCacheTests : IAsyncLifetime
 {
-    private ManualClockGateway _host = null!;
+    private readonly TimerCountingTimeProvider _clock = new(TestClock.Start);
+    private TestEnvironment _env = null!;
 
-    private TimerCountingTimeProvider Clock => _host.Clock;
+    public async Task InitializeAsync() => _env = await new TestEnvironment { Clock = _clock, Backends = TestBackends.Shared }.StartAsync();
 
-    private GatewayHost Proxy => _host.Gateway;
-
-    private ManagementClient Api => _host.Api;
-
-    public async Task InitializeAsync() => _host = await ManualClockGateway.StartAsync();
-
-    public async Task DisposeAsync() => await _host.DisposeAsync();
+    public async Task DisposeAsync() => await _env.DisposeAsync();
 
     [Fact]
     public async Task CachedToken_IsRefusedFromItsExpiry_WhileTheGrantRunsOn()
     {
-        var john = await Api.TokenAsync("john", "tenant-user", "acme");
-        await Api.JsonAsync(HttpMethod.Post, "/_gateway/tenants/acme/support/grants", john, new { durationHours = 72 }, 201);
-        using var acme = Proxy.Client("acme.localhost");
+        var john = await _env.Api.TokenAsync("john", "tenant-user", "acme");
+        await _env.Api.JsonAsync(HttpMethod.Post, "/_gateway/tenants/acme/support/grants", john, new { durationHours = 72 }, 201);
+        using var acme = _env.Gateway.Client("acme.localhost");
         var (token, expiresIn, _) = await LoginAsync(acme, "jill$john", JillPassword);
         var bearer = new AuthenticationHeaderValue("Bearer", token);
-        var cache = Proxy.Services.GetRequiredService<SessionTokenCache>();
+        var cache = _env.Gateway.Services.GetRequiredService<SessionTokenCache>();
 
         Assert.Equal("john", Header(await EchoAsync(acme, bearer), "X-Gateway-User"));
         Assert.Equal("john", Header(await EchoAsync(acme, bearer), "X-Gateway-User"));
@@ -43,7 +38,7 @@ public sealed class SessionTokenCacheTests : IAsyncLifetime
         Assert.True(expiresIn < 72 * 3600, $"the token lives {expiresIn} s, as long as the grant: nothing to test");
 
         // Past the expiry and the 30 s of clock skew that token validation allows.
-        Clock.Advance(TimeSpan.FromSeconds(expiresIn + 31));
+        _clock.Advance(TimeSpan.FromSeconds(expiresIn + 31));
 
         using var expired = await GetAsync(acme, "/api/echo/x", bearer);
         Assert.Equal("support.session.invalid", await ManagementClient.ProblemCodeAsync(expired, 401));
@@ -53,9 +48,9 @@ public sealed class SessionTokenCacheTests : IAsyncLifetime
     [Fact]
     public async Task ForeignBearerToken_IsNotASession_AndIsNotCached()
     {
-        using var acme = Proxy.Client("acme.localhost");
+        using var acme = _env.Gateway.Client("acme.localhost");
         var foreign = new AuthenticationHeaderValue("Bearer", "eyJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJodHRwczovL2FwcC5leGFtcGxlIiwic3ViIjoiYm9iIn0.c2lnbmF0dXJl");
-        var cache = Proxy.Services.GetRequiredService<SessionTokenCache>();
+        var cache = _env.Gateway.Services.GetRequiredService<SessionTokenCache>();
 
         var echo = await EchoAsync(acme, foreign);
 

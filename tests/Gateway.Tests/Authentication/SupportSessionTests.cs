@@ -12,38 +12,18 @@ using static Gateway.Tests.Infrastructure.SupportClient;
 namespace Gateway.Tests.Authentication;
 
 /// <summary>One gateway on a real Redis in front of the two sample tenant apps.</summary>
-public sealed class SupportGatewayFixture : IAsyncLifetime
+public sealed class SupportSessionEnvironment : TestEnvironment
 {
-    internal RedisServer Redis { get; private set; } = null!;
-
-    internal SampleBackend Acme { get; private set; } = null!;
-
-    internal SampleBackend Globex { get; private set; } = null!;
-
-    internal GatewayHost Gateway { get; private set; } = null!;
-
-    internal ManagementClient Api { get; private set; } = null!;
-
-    public async Task InitializeAsync()
+    public SupportSessionEnvironment()
     {
-        Redis = await RedisServer.StartAsync();
-        Acme = await SampleBackend.StartAsync("acme");
-        Globex = await SampleBackend.StartAsync("globex");
-        Gateway = await GatewayHost.StartAsync(
-            null,
-            new Dictionary<string, Uri> { ["acme"] = Acme.Address, ["globex"] = Globex.Address },
-            [$"--Redis:Configuration={Redis.ConnectionString}", $"--Redis:KeyPrefix={RedisFixture.NewKeyPrefix()}", "--Support:FailedLoginsPerClient=1000",
-             // A 2-core machine running PBKDF2 for concurrent tests can stall a 200 ms budget; fail-closed timing is tested elsewhere.
-             "--Grants:StoreTimeout=00:00:02"]);
-        Api = new ManagementClient(Gateway);
-    }
-
-    public async Task DisposeAsync()
-    {
-        await Gateway.DisposeAsync();
-        await Acme.DisposeAsync();
-        await Globex.DisposeAsync();
-        await Redis.DisposeAsync();
+        WithRedis = true;
+        MintTokens = true;
+        ExtraArgs =
+        [
+            "--Support:FailedLoginsPerClient=1000",
+            // A 2-core machine running PBKDF2 for concurrent tests can stall a 200 ms budget; fail-closed timing is tested elsewhere.
+            "--Grants:StoreTimeout=00:00:02",
+        ];
     }
 }
 
@@ -51,23 +31,19 @@ public sealed class SupportGatewayFixture : IAsyncLifetime
 /// Support logins through the real gateway, the sample apps and a real Redis (PRODUCT.md §3,
 /// §4, §7): who gets in, as whom, what the backend sees, and that revocation ends it.
 /// </summary>
-public sealed class SupportSessionTests(SupportGatewayFixture fixture) : IClassFixture<SupportGatewayFixture>, IAsyncLifetime
+public sealed class SupportSessionTests(SupportSessionEnvironment env) : IClassFixture<SupportSessionEnvironment>, IAsyncLifetime
 {
-    private readonly HttpClient _acme = fixture.Gateway.Client("acme.localhost");
-    private readonly HttpClient _globex = fixture.Gateway.Client("globex.localhost");
-    private string _john = null!;
-    private string _ann = null!;
-    private string _gina = null!;
+    private readonly HttpClient _acme = env.Gateway.Client("acme.localhost");
+    private readonly HttpClient _globex = env.Gateway.Client("globex.localhost");
+    private readonly string _john = env.John;
+    private readonly string _ann = env.Ann;
+    private readonly string _gina = env.Gina;
 
     public async Task InitializeAsync()
     {
-        _john = await fixture.Api.TokenAsync("john", "tenant-user", "acme");
-        _ann = await fixture.Api.TokenAsync("ann", "tenant-admin", "acme");
-        _gina = await fixture.Api.TokenAsync("gina", "tenant-admin", "globex");
-
         // Each test starts with no grants.
-        await fixture.Api.JsonAsync(HttpMethod.Delete, "/_gateway/tenants/acme/support/grants", _ann);
-        await fixture.Api.JsonAsync(HttpMethod.Delete, "/_gateway/tenants/globex/support/grants", _gina);
+        await env.Api.JsonAsync(HttpMethod.Delete, "/_gateway/tenants/acme/support/grants", _ann);
+        await env.Api.JsonAsync(HttpMethod.Delete, "/_gateway/tenants/globex/support/grants", _gina);
     }
 
     public Task DisposeAsync()
@@ -103,12 +79,12 @@ public sealed class SupportSessionTests(SupportGatewayFixture fixture) : IClassF
     [Fact]
     public async Task WithoutAGrant_Refused403_AndTheBackendIsNeverReached()
     {
-        var hits = fixture.Acme.Hits.Total;
+        var hits = env.Acme.Hits.Total;
 
         using var response = await GetAsync(_acme, "/api/echo/x", Basic("jill$john", JillPassword));
 
         Assert.Equal("support.no_grant", await ManagementClient.ProblemCodeAsync(response, 403));
-        Assert.Equal(hits, fixture.Acme.Hits.Total);
+        Assert.Equal(hits, env.Acme.Hits.Total);
     }
 
     [Theory]
@@ -118,13 +94,13 @@ public sealed class SupportSessionTests(SupportGatewayFixture fixture) : IClassF
     public async Task WrongCredentials_Get401WithAChallenge_AndReachNothing(string user, string password)
     {
         await GrantAsync(_john, new { });
-        var hits = fixture.Acme.Hits.Total;
+        var hits = env.Acme.Hits.Total;
 
         using var response = await GetAsync(_acme, "/api/echo/x", Basic(user, password));
 
         Assert.Equal("support.login.invalid", await ManagementClient.ProblemCodeAsync(response, 401));
         Assert.Equal("Basic", response.Headers.WwwAuthenticate.Single().Scheme);
-        Assert.Equal(hits, fixture.Acme.Hits.Total);
+        Assert.Equal(hits, env.Acme.Hits.Total);
     }
 
     [Fact]
@@ -141,12 +117,12 @@ public sealed class SupportSessionTests(SupportGatewayFixture fixture) : IClassF
     public async Task Sam_OnlyHelpsGlobex_EvenWhenAcmeHasAGrant()
     {
         await GrantAsync(_john, new { });
-        await fixture.Api.JsonAsync(HttpMethod.Post, "/_gateway/tenants/globex/support/grants", _gina, new { }, 201);
-        var hits = fixture.Acme.Hits.Total;
+        await env.Api.JsonAsync(HttpMethod.Post, "/_gateway/tenants/globex/support/grants", _gina, new { }, 201);
+        var hits = env.Acme.Hits.Total;
 
         using var acme = await GetAsync(_acme, "/api/echo/x", Basic("sam$john", SamPassword));
         Assert.Equal("support.not_permitted", await ManagementClient.ProblemCodeAsync(acme, 403));
-        Assert.Equal(hits, fixture.Acme.Hits.Total);
+        Assert.Equal(hits, env.Acme.Hits.Total);
 
         var globex = await EchoAsync(_globex, Basic("sam$gina", SamPassword));
         Assert.Equal("globex", globex.GetProperty("app").GetString());
@@ -173,7 +149,7 @@ public sealed class SupportSessionTests(SupportGatewayFixture fixture) : IClassF
     [InlineData("jill＄john", null)] // fullwidth dollar: NFKC makes it a support login, forwarded only as one
     public async Task MalformedSupportLogins_AreRefused_NeverForwardedAsOrdinary(string user, string? code)
     {
-        var hits = fixture.Acme.Hits.Total;
+        var hits = env.Acme.Hits.Total;
 
         using var response = await GetAsync(_acme, "/api/echo/x", Basic(user, JillPassword));
 
@@ -187,7 +163,7 @@ public sealed class SupportSessionTests(SupportGatewayFixture fixture) : IClassF
             Assert.Equal(code, await ManagementClient.ProblemCodeAsync(response, 400));
         }
 
-        Assert.Equal(hits, fixture.Acme.Hits.Total);
+        Assert.Equal(hits, env.Acme.Hits.Total);
     }
 
     [Theory]
@@ -215,7 +191,7 @@ public sealed class SupportSessionTests(SupportGatewayFixture fixture) : IClassF
     public async Task UnreadableCredentials_AreRefused_NeverPassedToTheApp(string[] authorization)
     {
         await GrantAsync(_john, new { });
-        var hits = fixture.Acme.Hits.Total;
+        var hits = env.Acme.Hits.Total;
 
         using var request = new HttpRequestMessage(HttpMethod.Get, "/api/echo/x");
         foreach (var value in authorization)
@@ -226,7 +202,7 @@ public sealed class SupportSessionTests(SupportGatewayFixture fixture) : IClassF
         using var response = await _acme.SendAsync(request);
 
         Assert.Equal("request.credentials_unreadable", await ManagementClient.ProblemCodeAsync(response, 400));
-        Assert.Equal(hits, fixture.Acme.Hits.Total);
+        Assert.Equal(hits, env.Acme.Hits.Total);
     }
 
     /// <summary>Odd forms that carry a token issued by this gateway: never forwarded as if they were the app's own credentials.</summary>
@@ -246,14 +222,14 @@ public sealed class SupportSessionTests(SupportGatewayFixture fixture) : IClassF
     {
         await GrantAsync(_john, new { });
         var (token, _, _) = await LoginAsync(_acme, "jill$john", JillPassword);
-        var hits = fixture.Acme.Hits.Total;
+        var hits = env.Acme.Hits.Total;
 
         using var request = new HttpRequestMessage(HttpMethod.Get, "/api/echo/x");
         request.Headers.TryAddWithoutValidation(header, template.Replace("{t}", token, StringComparison.Ordinal));
         using var response = await _acme.SendAsync(request);
 
         Assert.Equal("request.credentials_unreadable", await ManagementClient.ProblemCodeAsync(response, 400));
-        Assert.Equal(hits, fixture.Acme.Hits.Total);
+        Assert.Equal(hits, env.Acme.Hits.Total);
     }
 
     [Fact]
@@ -290,7 +266,7 @@ public sealed class SupportSessionTests(SupportGatewayFixture fixture) : IClassF
         await GrantAsync(_john, new { });
         var (token, _, _) = await LoginAsync(_acme, "jill$john", JillPassword);
         var bearer = new AuthenticationHeaderValue("Bearer", token);
-        var cache = fixture.Gateway.Services.GetRequiredService<Gateway.SupportSessions.SessionTokenCache>();
+        var cache = env.Gateway.Services.GetRequiredService<Gateway.SupportSessions.SessionTokenCache>();
         var before = cache.Verifications;
 
         for (var i = 0; i < 3; i++)
@@ -301,7 +277,7 @@ public sealed class SupportSessionTests(SupportGatewayFixture fixture) : IClassF
         Assert.Equal(before + 1, cache.Verifications);
 
         // A cached signature check never skips the per-request grant check.
-        await fixture.Api.JsonAsync(HttpMethod.Delete, "/_gateway/tenants/acme/support/grants", _ann);
+        await env.Api.JsonAsync(HttpMethod.Delete, "/_gateway/tenants/acme/support/grants", _ann);
         using var revoked = await GetAsync(_acme, "/api/echo/x", bearer);
         Assert.Equal("support.no_grant", await ManagementClient.ProblemCodeAsync(revoked, 403));
     }
@@ -373,7 +349,7 @@ public sealed class SupportSessionTests(SupportGatewayFixture fixture) : IClassF
     public async Task PasswordHash_IsNotRecomputedForEveryRequestOfASession()
     {
         await GrantAsync(_john, new { });
-        var verifier = fixture.Gateway.Services.GetRequiredService<Gateway.Authentication.SupportCredentialVerifier>();
+        var verifier = env.Gateway.Services.GetRequiredService<Gateway.Authentication.SupportCredentialVerifier>();
         await EchoAsync(_acme, Basic("jill$john", JillPassword));
         var computations = verifier.HashComputations;
 
@@ -426,7 +402,7 @@ public sealed class SupportSessionTests(SupportGatewayFixture fixture) : IClassF
         var bearer = new AuthenticationHeaderValue("Bearer", token);
         await EchoAsync(_acme, bearer);
 
-        await fixture.Api.JsonAsync(HttpMethod.Delete, $"/_gateway/tenants/acme/support/grants/{grant}", _john);
+        await env.Api.JsonAsync(HttpMethod.Delete, $"/_gateway/tenants/acme/support/grants/{grant}", _john);
         using (var revoked = await GetAsync(_acme, "/api/echo/x", bearer))
         {
             Assert.Equal("support.no_grant", await ManagementClient.ProblemCodeAsync(revoked, 403));
@@ -452,7 +428,7 @@ public sealed class SupportSessionTests(SupportGatewayFixture fixture) : IClassF
     public async Task Token_OfOneTenant_IsRefusedOnAnother()
     {
         await GrantAsync(_john, new { });
-        await fixture.Api.JsonAsync(HttpMethod.Post, "/_gateway/tenants/globex/support/grants", _gina, new { }, 201);
+        await env.Api.JsonAsync(HttpMethod.Post, "/_gateway/tenants/globex/support/grants", _gina, new { }, 201);
         var (token, _, _) = await LoginAsync(_acme, "jill$john", JillPassword);
 
         using var response = await GetAsync(_globex, "/api/echo/x", new AuthenticationHeaderValue("Bearer", token));
@@ -492,7 +468,7 @@ public sealed class SupportSessionTests(SupportGatewayFixture fixture) : IClassF
             Assert.Equal("management.unauthenticated", await ManagementClient.ProblemCodeAsync(response, 401));
         }
 
-        Assert.Single((await fixture.Api.JsonAsync(HttpMethod.Get, "/_gateway/tenants/acme/support/grants", _ann)).GetProperty("grants").EnumerateArray());
+        Assert.Single((await env.Api.JsonAsync(HttpMethod.Get, "/_gateway/tenants/acme/support/grants", _ann)).GetProperty("grants").EnumerateArray());
     }
 
     [Fact]
@@ -503,12 +479,12 @@ public sealed class SupportSessionTests(SupportGatewayFixture fixture) : IClassF
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         using var socket = new ClientWebSocket();
         socket.Options.SetRequestHeader("Authorization", $"Bearer {token}");
-        await socket.ConnectAsync(new Uri($"ws://acme.localhost:{fixture.Gateway.Port}/ws"), new HttpMessageInvoker(LoopbackHttp.Handler(fixture.Gateway.Port)), cts.Token);
+        await socket.ConnectAsync(new Uri($"ws://acme.localhost:{env.Gateway.Port}/ws"), new HttpMessageInvoker(LoopbackHttp.Handler(env.Gateway.Port)), cts.Token);
         await socket.SendAsync(Encoding.UTF8.GetBytes("ping"), WebSocketMessageType.Text, true, cts.Token);
         var buffer = new byte[256];
         Assert.Equal("ping", Encoding.UTF8.GetString(buffer, 0, (await socket.ReceiveAsync(buffer, cts.Token)).Count));
 
-        await fixture.Api.JsonAsync(HttpMethod.Delete, "/_gateway/tenants/acme/support/grants", _ann);
+        await env.Api.JsonAsync(HttpMethod.Delete, "/_gateway/tenants/acme/support/grants", _ann);
 
         var closed = await ClosedWithinAsync(socket, TimeSpan.FromSeconds(5));
         Assert.True(closed, "the WebSocket stayed open after the revocation");
@@ -525,7 +501,7 @@ public sealed class SupportSessionTests(SupportGatewayFixture fixture) : IClassF
         using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
         Assert.NotNull(await reader.ReadLineAsync());
 
-        await fixture.Api.JsonAsync(HttpMethod.Delete, "/_gateway/tenants/acme/support/grants", _ann);
+        await env.Api.JsonAsync(HttpMethod.Delete, "/_gateway/tenants/acme/support/grants", _ann);
 
         Assert.True(await StreamEndsWithinAsync(reader.BaseStream, TimeSpan.FromSeconds(5)), "the event stream kept flowing after the revocation");
     }
@@ -540,7 +516,7 @@ public sealed class SupportSessionTests(SupportGatewayFixture fixture) : IClassF
         var buffer = new byte[65536];
         Assert.True(await body.ReadAsync(buffer) > 0);
 
-        await fixture.Api.JsonAsync(HttpMethod.Delete, "/_gateway/tenants/acme/support/grants", _ann);
+        await env.Api.JsonAsync(HttpMethod.Delete, "/_gateway/tenants/acme/support/grants", _ann);
 
         Assert.True(await StreamEndsWithinAsync(body, TimeSpan.FromSeconds(5)), "the download kept flowing after the revocation");
     }
@@ -548,9 +524,9 @@ public sealed class SupportSessionTests(SupportGatewayFixture fixture) : IClassF
     [Fact]
     public async Task Expiry_EndsALiveStream_WithoutAnyChangeMessage()
     {
-        var ops = await fixture.Api.TokenAsync("olivia", "platform-admin");
-        await fixture.Api.JsonAsync(HttpMethod.Put, "/_gateway/platform/tenants/acme/support", ops, new { mode = "enabled", until = DateTimeOffset.UtcNow.AddSeconds(2) });
-        await fixture.Api.JsonAsync(HttpMethod.Put, "/_gateway/platform/support", ops, new { enabledForAllTenants = false, requestDurationHours = 24, defaultDenyData = false, defaultDenyConfig = true });
+        var ops = await env.Api.TokenAsync("olivia", "platform-admin");
+        await env.Api.JsonAsync(HttpMethod.Put, "/_gateway/platform/tenants/acme/support", ops, new { mode = "enabled", until = DateTimeOffset.UtcNow.AddSeconds(2) });
+        await env.Api.JsonAsync(HttpMethod.Put, "/_gateway/platform/support", ops, new { enabledForAllTenants = false, requestDurationHours = 24, defaultDenyData = false, defaultDenyConfig = true });
         try
         {
             using var response = await GetAsync(_acme, "/events?interval=50", Basic("jill$john", JillPassword));
@@ -562,8 +538,8 @@ public sealed class SupportSessionTests(SupportGatewayFixture fixture) : IClassF
         }
         finally
         {
-            await fixture.Api.JsonAsync(HttpMethod.Put, "/_gateway/platform/tenants/acme/support", ops, new { mode = "inherit" });
-            await fixture.Api.JsonAsync(HttpMethod.Put, "/_gateway/platform/support", ops, new { enabledForAllTenants = false, requestDurationHours = 24, defaultDenyData = true, defaultDenyConfig = true });
+            await env.Api.JsonAsync(HttpMethod.Put, "/_gateway/platform/tenants/acme/support", ops, new { mode = "inherit" });
+            await env.Api.JsonAsync(HttpMethod.Put, "/_gateway/platform/support", ops, new { enabledForAllTenants = false, requestDurationHours = 24, defaultDenyData = true, defaultDenyConfig = true });
         }
     }
 
@@ -576,7 +552,7 @@ public sealed class SupportSessionTests(SupportGatewayFixture fixture) : IClassF
         {
         }
 
-        var trail = fixture.Gateway.Audit;
+        var trail = env.Gateway.Audit;
         var request = (await trail.WaitForAsync(e => AuditTrail.Get(e, "event.action") == "support-request" && AuditTrail.Get(e, "url.path") == "/api/echo/whoami")).Last();
         Assert.Equal("jill$john", AuditTrail.Get(request, "user.name"));
         Assert.Equal("jill", AuditTrail.Get(request, "user.id"));
@@ -593,12 +569,12 @@ public sealed class SupportSessionTests(SupportGatewayFixture fixture) : IClassF
     private async Task<string> GrantAsync(string token, object body)
     {
         var tenant = token == _gina ? "globex" : "acme";
-        return (await fixture.Api.JsonAsync(HttpMethod.Post, $"/_gateway/tenants/{tenant}/support/grants", token, body, 201)).GetProperty("id").GetString()!;
+        return (await env.Api.JsonAsync(HttpMethod.Post, $"/_gateway/tenants/{tenant}/support/grants", token, body, 201)).GetProperty("id").GetString()!;
     }
 
     private async Task<JsonWebToken> ValidateIdentityTokenAsync(string token)
     {
-        using var client = fixture.Gateway.Client("localhost");
+        using var client = env.Gateway.Client("localhost");
         var jwks = new JsonWebKeySet(await client.GetStringAsync("/_gateway/.well-known/jwks.json"));
         var result = await new JsonWebTokenHandler().ValidateTokenAsync(token, new TokenValidationParameters
         {

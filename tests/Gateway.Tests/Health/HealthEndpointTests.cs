@@ -4,14 +4,14 @@ using Gateway.Tests.Infrastructure;
 
 namespace Gateway.Tests.Health;
 
-public sealed class HealthEndpointTests(GatewayFixture fixture) : IClassFixture<GatewayFixture>
+public sealed class HealthEndpointTests(TestEnvironment env) : IClassFixture<TestEnvironment>
 {
     [Theory]
     [InlineData("acme.localhost")]
     [InlineData("any-host.example")]
     public async Task Live_AnswersOnAnyHost(string host)
     {
-        using var client = fixture.Gateway.Client(host);
+        using var client = env.Gateway.Client(host);
 
         using var response = await client.GetAsync("/_gateway/health/live");
 
@@ -25,7 +25,7 @@ public sealed class HealthEndpointTests(GatewayFixture fixture) : IClassFixture<
     [InlineData("any-host.example")]
     public async Task Ready_Anonymously_SaysOnlyTheStatus(string host)
     {
-        using var client = fixture.Gateway.Client(host);
+        using var client = env.Gateway.Client(host);
 
         using var response = await client.GetAsync("/_gateway/health/ready");
 
@@ -38,8 +38,8 @@ public sealed class HealthEndpointTests(GatewayFixture fixture) : IClassFixture<
     [Fact]
     public async Task Ready_WithATenantAdminToken_StillSaysOnlyTheStatus()
     {
-        var token = await ManagementClient.MintTokenAsync(fixture.Gateway.Config.Path, "ann", "tenant-admin", "acme");
-        using var client = fixture.Gateway.Client("acme.localhost");
+        var token = await ManagementClient.MintTokenAsync(env.Gateway.Config.Path, "ann", "tenant-admin", "acme");
+        using var client = env.Gateway.Client("acme.localhost");
         client.DefaultRequestHeaders.Authorization = new("Bearer", token);
 
         using var json = JsonDocument.Parse(await client.GetStringAsync("/_gateway/health/ready"));
@@ -50,7 +50,7 @@ public sealed class HealthEndpointTests(GatewayFixture fixture) : IClassFixture<
     [Fact]
     public async Task Ready_ForAPlatformAdmin_ListsEachDependencyWithItsState()
     {
-        var (status, body) = await fixture.Gateway.ReadinessAsync();
+        var (status, body) = await env.Gateway.ReadinessAsync();
 
         Assert.Equal(HttpStatusCode.OK, status);
         var checks = body.GetProperty("checks");
@@ -58,7 +58,7 @@ public sealed class HealthEndpointTests(GatewayFixture fixture) : IClassFixture<
         Assert.Equal(20, checks.GetProperty("configuration").GetProperty("routes").GetInt32());
         var backends = checks.GetProperty("backends");
         Assert.Equal("healthy", backends.GetProperty("status").GetString());
-        Assert.Equal(fixture.Acme.Address.ToString(), backends.GetProperty("acme")[0].GetString());
-        Assert.Equal(fixture.Globex.Address.ToString(), backends.GetProperty("globex")[0].GetString());
+        Assert.Equal(env.Acme.Address.ToString(), backends.GetProperty("acme")[0].GetString());
+        Assert.Equal(env.Globex.Address.ToString(), backends.GetProperty("globex")[0].GetString());
     }
 }

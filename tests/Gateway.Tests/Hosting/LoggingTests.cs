@@ -3,18 +3,18 @@ using Microsoft.Extensions.Logging;
 
 namespace Gateway.Tests.Hosting;
 
-public sealed class LoggingTests(GatewayFixture fixture) : IClassFixture<GatewayFixture>
+public sealed class LoggingTests(TestEnvironment env) : IClassFixture<TestEnvironment>
 {
     [Fact]
     public async Task ProxiedRequests_LogNothingAtInformationOrAbove()
     {
-        using var client = fixture.Gateway.Client();
+        using var client = env.Gateway.Client();
         using (var warmUp = await client.GetAsync("/api/orders"))
         {
             warmUp.EnsureSuccessStatusCode();
         }
 
-        fixture.Gateway.Logs.Clear();
+        env.Gateway.Logs.Clear();
         foreach (var path in new[] { "/api/orders", "/api/settings", "/api/echo/x", "/", "/status/404", "/status/500", "/download?bytes=10" })
         {
             for (var i = 0; i < 5; i++)
@@ -24,13 +24,13 @@ public sealed class LoggingTests(GatewayFixture fixture) : IClassFixture<Gateway
             }
         }
 
-        Assert.DoesNotContain(fixture.Gateway.Logs.Entries, e => e.Level >= LogLevel.Information);
+        Assert.DoesNotContain(env.Gateway.Logs.Entries, e => e.Level >= LogLevel.Information);
     }
 
     [Fact]
     public void RollingFile_ReceivesTheStartupLog()
     {
-        var file = Assert.Single(Directory.GetFiles(fixture.Gateway.Config.LogDirectory, "gateway-*.log"));
+        var file = Assert.Single(Directory.GetFiles(env.Gateway.Config.LogDirectory, "gateway-*.log"));
         using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
         var text = new StreamReader(stream).ReadToEnd();
 

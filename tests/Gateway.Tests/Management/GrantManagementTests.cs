@@ -2,7 +2,6 @@ using Microsoft.Extensions.Time.Testing;
 using System.Net;
 using System.Text.Json;
 using Gateway.Tests.Infrastructure;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace Gateway.Tests.Management;
 
@@ -14,34 +13,21 @@ public sealed class GrantManagementTests : IAsyncLifetime
 {
     private static readonly DateTimeOffset Start = new(2026, 3, 10, 9, 0, 0, TimeSpan.Zero);
     private readonly FakeTimeProvider _clock = new(Start);
-    private GatewayHost _gateway = null!;
-    private ManagementClient _api = null!;
-    private string _john = null!;
+    private TestEnvironment _env = null!;
     private string _mary = null!;
-    private string _ann = null!;
-    private string _globexUser = null!;
-    private string _platform = null!;
 
     public async Task InitializeAsync()
     {
-        _gateway = await GatewayHost.StartAsync(
-            null,
-            new Dictionary<string, Uri>(),
-            configure: builder => builder.Services.AddSingleton<TimeProvider>(_clock));
-        _api = new ManagementClient(_gateway);
-        _john = await _api.TokenAsync("john", "tenant-user", "acme");
-        _mary = await _api.TokenAsync("mary", "tenant-user", "acme");
-        _ann = await _api.TokenAsync("ann", "tenant-admin", "acme");
-        _globexUser = await _api.TokenAsync("gina", "tenant-admin", "globex");
-        _platform = await _api.TokenAsync("olivia", "platform-admin", null);
+        _env = await new TestEnvironment { Backends = TestBackends.None, Clock = _clock, MintTokens = true }.StartAsync();
+        _mary = await _env.Api.TokenAsync("mary", "tenant-user", "acme");
     }
 
-    public async Task DisposeAsync() => await _gateway.DisposeAsync();
+    public async Task DisposeAsync() => await _env.DisposeAsync();
 
     [Fact]
     public async Task EnableSupport_AsTenantUser_CreatesSecureByDefaultGrantForTheRequestDuration()
     {
-        using var response = await _api.SendAsync(HttpMethod.Post, "/_gateway/tenants/acme/support/grants", _john, new { reason = "TICKET-42: orders page broken" });
+        using var response = await _env.Api.SendAsync(HttpMethod.Post, "/_gateway/tenants/acme/support/grants", _env.John, new { reason = "TICKET-42: orders page broken" });
         Assert.Equal(HttpStatusCode.Created, response.StatusCode);
         using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
         var grant = json.RootElement;
@@ -59,7 +45,7 @@ public sealed class GrantManagementTests : IAsyncLifetime
         Assert.Equal("active", grant.GetProperty("status").GetString());
         Assert.Equal(JsonValueKind.Null, grant.GetProperty("grantor").ValueKind);
 
-        var status = await _api.JsonAsync(HttpMethod.Get, "/_gateway/tenants/acme/support/status", _john);
+        var status = await _env.Api.JsonAsync(HttpMethod.Get, "/_gateway/tenants/acme/support/status", _env.John);
         Assert.True(status.GetProperty("active").GetBoolean());
         Assert.Equal(Start.AddHours(24), status.GetProperty("until").GetDateTimeOffset());
         Assert.Equal(["grant"], Sources(status));
@@ -70,14 +56,14 @@ public sealed class GrantManagementTests : IAsyncLifetime
     [Fact]
     public async Task GrantChanges_AreAudited()
     {
-        var grant = await CreateAsync(_john, new { durationHours = 2 });
-        await _api.JsonAsync(HttpMethod.Delete, $"/_gateway/tenants/acme/support/grants/{grant}", _john);
+        var grant = await CreateAsync(_env.John, new { durationHours = 2 });
+        await _env.Api.JsonAsync(HttpMethod.Delete, $"/_gateway/tenants/acme/support/grants/{grant}", _env.John);
 
-        var created = Assert.Single(await _gateway.Audit.WaitForAsync(e => AuditTrail.Get(e, "event.action") == "support-grant-created"));
+        var created = Assert.Single(await _env.Gateway.Audit.WaitForAsync(e => AuditTrail.Get(e, "event.action") == "support-grant-created"));
         Assert.Equal(grant, AuditTrail.Get(created, "gateway.support.grant_ids"));
         Assert.Equal("john", AuditTrail.Get(created, "user.name"));
         Assert.Equal("acme", AuditTrail.Get(created, "organization.id"));
-        var revoked = Assert.Single(await _gateway.Audit.WaitForAsync(e => AuditTrail.Get(e, "event.action") == "support-grant-revoked"));
+        var revoked = Assert.Single(await _env.Gateway.Audit.WaitForAsync(e => AuditTrail.Get(e, "event.action") == "support-grant-revoked"));
         Assert.Equal(grant, AuditTrail.Get(revoked, "gateway.support.grant_ids"));
     }
 
@@ -87,9 +73,9 @@ public sealed class GrantManagementTests : IAsyncLifetime
     [InlineData("globex", "2026-03-10", "2026-03-11T03:59:59Z")]   // today, still ahead in New York
     public async Task CloseDate_EndsAt235959InTheTenantsTimeZone(string tenant, string closeDate, string expectedUtc)
     {
-        var token = await _api.TokenAsync("someone", "tenant-user", tenant);
+        var token = await _env.Api.TokenAsync("someone", "tenant-user", tenant);
 
-        var grant = await _api.JsonAsync(HttpMethod.Post, $"/_gateway/tenants/{tenant}/support/grants", token, new { closeDate }, 201);
+        var grant = await _env.Api.JsonAsync(HttpMethod.Post, $"/_gateway/tenants/{tenant}/support/grants", token, new { closeDate }, 201);
 
         Assert.Equal(DateTimeOffset.Parse(expectedUtc, System.Globalization.CultureInfo.InvariantCulture), grant.GetProperty("expiresAt").GetDateTimeOffset());
     }
@@ -109,7 +95,7 @@ public sealed class GrantManagementTests : IAsyncLifetime
     [InlineData("""{"reason": """)]
     public async Task InvalidGrantRequests_Get400WithStableCode(string body)
     {
-        using var response = await _api.SendAsync(HttpMethod.Post, "/_gateway/tenants/acme/support/grants", _john, rawBody: body);
+        using var response = await _env.Api.SendAsync(HttpMethod.Post, "/_gateway/tenants/acme/support/grants", _env.John, rawBody: body);
 
         Assert.Equal("request.invalid", await ManagementClient.ProblemCodeAsync(response, 400));
         Assert.Empty(await ListAsync("all"));
@@ -120,30 +106,30 @@ public sealed class GrantManagementTests : IAsyncLifetime
     [InlineData("globex")]  // west of UTC: 9999-12-31T23:59:59 there is past DateTimeOffset.MaxValue in UTC
     public async Task FarCloseDate_Is400_Not500(string tenant)
     {
-        var token = await _api.TokenAsync("someone", "tenant-user", tenant);
+        var token = await _env.Api.TokenAsync("someone", "tenant-user", tenant);
 
-        Assert.Equal("request.invalid", await _api.ProblemCodeAsync(HttpMethod.Post, $"/_gateway/tenants/{tenant}/support/grants", token, new { closeDate = "9999-12-31" }, 400));
+        Assert.Equal("request.invalid", await _env.Api.ProblemCodeAsync(HttpMethod.Post, $"/_gateway/tenants/{tenant}/support/grants", token, new { closeDate = "9999-12-31" }, 400));
     }
 
     [Fact]
     public async Task NonJsonAndOversizedBodies_AreRefused()
     {
-        using var text = await _api.SendAsync(HttpMethod.Post, "/_gateway/tenants/acme/support/grants", _john, rawBody: "reason=x", contentType: "text/plain");
+        using var text = await _env.Api.SendAsync(HttpMethod.Post, "/_gateway/tenants/acme/support/grants", _env.John, rawBody: "reason=x", contentType: "text/plain");
         Assert.Equal("request.unsupported_media_type", await ManagementClient.ProblemCodeAsync(text, 415));
 
-        using var big = await _api.SendAsync(HttpMethod.Post, "/_gateway/tenants/acme/support/grants", _john, rawBody: $$"""{"reason": "{{new string('x', 20_000)}}"}""");
+        using var big = await _env.Api.SendAsync(HttpMethod.Post, "/_gateway/tenants/acme/support/grants", _env.John, rawBody: $$"""{"reason": "{{new string('x', 20_000)}}"}""");
         Assert.Equal("request.too_large", await ManagementClient.ProblemCodeAsync(big, 413));
     }
 
     [Fact]
     public async Task Grantor_NamingAnotherUser_RequiresTenantAdmin()
     {
-        Assert.Equal("grant.grantor_requires_admin", await _api.ProblemCodeAsync(HttpMethod.Post, "/_gateway/tenants/acme/support/grants", _john, new { grantor = "ann" }, 403));
+        Assert.Equal("grant.grantor_requires_admin", await _env.Api.ProblemCodeAsync(HttpMethod.Post, "/_gateway/tenants/acme/support/grants", _env.John, new { grantor = "ann" }, 403));
 
-        var self = await _api.JsonAsync(HttpMethod.Post, "/_gateway/tenants/acme/support/grants", _john, new { grantor = "john" }, 201);
+        var self = await _env.Api.JsonAsync(HttpMethod.Post, "/_gateway/tenants/acme/support/grants", _env.John, new { grantor = "john" }, 201);
         Assert.Equal("john", self.GetProperty("grantor").GetString());
 
-        var byAdmin = await _api.JsonAsync(HttpMethod.Post, "/_gateway/tenants/acme/support/grants", _ann, new { grantor = "john", denyData = false }, 201);
+        var byAdmin = await _env.Api.JsonAsync(HttpMethod.Post, "/_gateway/tenants/acme/support/grants", _env.Ann, new { grantor = "john", denyData = false }, 201);
         Assert.Equal("john", byAdmin.GetProperty("grantor").GetString());
         Assert.False(byAdmin.GetProperty("denyData").GetBoolean());
     }
@@ -151,20 +137,20 @@ public sealed class GrantManagementTests : IAsyncLifetime
     [Fact]
     public async Task DisableOwn_OnlyCreatorOrAdmin_AndOnlyOnce()
     {
-        var johns = await CreateAsync(_john, new { });
+        var johns = await CreateAsync(_env.John, new { });
         var marys = await CreateAsync(_mary, new { });
 
-        Assert.Equal("grant.not_owner", await _api.ProblemCodeAsync(HttpMethod.Delete, $"/_gateway/tenants/acme/support/grants/{johns}", _mary, expectedStatus: 403));
+        Assert.Equal("grant.not_owner", await _env.Api.ProblemCodeAsync(HttpMethod.Delete, $"/_gateway/tenants/acme/support/grants/{johns}", _mary, expectedStatus: 403));
 
-        var revoked = await _api.JsonAsync(HttpMethod.Delete, $"/_gateway/tenants/acme/support/grants/{johns}", _john);
+        var revoked = await _env.Api.JsonAsync(HttpMethod.Delete, $"/_gateway/tenants/acme/support/grants/{johns}", _env.John);
         Assert.Equal("revoked", revoked.GetProperty("status").GetString());
         Assert.Equal("john", revoked.GetProperty("revokedBy").GetString());
         Assert.Equal(Start, revoked.GetProperty("revokedAt").GetDateTimeOffset());
-        Assert.Equal("grant.not_active", await _api.ProblemCodeAsync(HttpMethod.Delete, $"/_gateway/tenants/acme/support/grants/{johns}", _john, expectedStatus: 409));
+        Assert.Equal("grant.not_active", await _env.Api.ProblemCodeAsync(HttpMethod.Delete, $"/_gateway/tenants/acme/support/grants/{johns}", _env.John, expectedStatus: 409));
 
         // Mary's grant still keeps support active; the admin may disable it.
         Assert.True((await StatusAsync()).GetProperty("active").GetBoolean());
-        await _api.JsonAsync(HttpMethod.Delete, $"/_gateway/tenants/acme/support/grants/{marys}", _ann);
+        await _env.Api.JsonAsync(HttpMethod.Delete, $"/_gateway/tenants/acme/support/grants/{marys}", _env.Ann);
         var status = await StatusAsync();
         Assert.False(status.GetProperty("active").GetBoolean());
         Assert.Equal("no-grant", status.GetProperty("inactiveReason").GetString());
@@ -173,11 +159,11 @@ public sealed class GrantManagementTests : IAsyncLifetime
     [Fact]
     public async Task AdminDisable_RevokesAllGrants_AndSupportEndsImmediately()
     {
-        await CreateAsync(_john, new { });
+        await CreateAsync(_env.John, new { });
         await CreateAsync(_mary, new { durationHours = 48 });
-        Assert.Equal("management.forbidden", await _api.ProblemCodeAsync(HttpMethod.Delete, "/_gateway/tenants/acme/support/grants", _john, expectedStatus: 403));
+        Assert.Equal("management.forbidden", await _env.Api.ProblemCodeAsync(HttpMethod.Delete, "/_gateway/tenants/acme/support/grants", _env.John, expectedStatus: 403));
 
-        var result = await _api.JsonAsync(HttpMethod.Delete, "/_gateway/tenants/acme/support/grants", _ann);
+        var result = await _env.Api.JsonAsync(HttpMethod.Delete, "/_gateway/tenants/acme/support/grants", _env.Ann);
 
         Assert.Equal(2, result.GetProperty("revoked").GetArrayLength());
         Assert.All(result.GetProperty("revoked").EnumerateArray(), g => Assert.Equal("ann", g.GetProperty("revokedBy").GetString()));
@@ -189,26 +175,26 @@ public sealed class GrantManagementTests : IAsyncLifetime
     [Fact]
     public async Task Expiry_EndsSupport_AndHistoryKeepsTheGrantForTheRetention()
     {
-        var id = await CreateAsync(_john, new { durationHours = 1 });
+        var id = await CreateAsync(_env.John, new { durationHours = 1 });
 
         _clock.Advance(TimeSpan.FromMinutes(59));
         Assert.True((await StatusAsync()).GetProperty("active").GetBoolean());
 
         _clock.Advance(TimeSpan.FromMinutes(1));
         Assert.False((await StatusAsync()).GetProperty("active").GetBoolean());
-        var expired = await _api.JsonAsync(HttpMethod.Get, $"/_gateway/tenants/acme/support/grants/{id}", _john);
+        var expired = await _env.Api.JsonAsync(HttpMethod.Get, $"/_gateway/tenants/acme/support/grants/{id}", _env.John);
         Assert.Equal("expired", expired.GetProperty("status").GetString());
         Assert.Equal("expired", Assert.Single(await ListAsync("all")).GetProperty("status").GetString());
 
         _clock.Advance(TimeSpan.FromDays(90));
-        Assert.Equal("grant.not_found", await _api.ProblemCodeAsync(HttpMethod.Get, $"/_gateway/tenants/acme/support/grants/{id}", _john, expectedStatus: 404));
+        Assert.Equal("grant.not_found", await _env.Api.ProblemCodeAsync(HttpMethod.Get, $"/_gateway/tenants/acme/support/grants/{id}", _env.John, expectedStatus: 404));
         Assert.Empty(await ListAsync("all"));
     }
 
     [Fact]
     public async Task NewRequest_ProlongsTheTenantsSupportAccess()
     {
-        await CreateAsync(_john, new { });
+        await CreateAsync(_env.John, new { });
         _clock.Advance(TimeSpan.FromHours(20));
         await CreateAsync(_mary, new { });
 
@@ -223,7 +209,7 @@ public sealed class GrantManagementTests : IAsyncLifetime
     [Fact]
     public async Task SeveralGrants_PermissionsAddUp()
     {
-        await CreateAsync(_john, new { denyData = true, denyConfig = false });
+        await CreateAsync(_env.John, new { denyData = true, denyConfig = false });
         var status = await StatusAsync();
         Assert.True(status.GetProperty("denyData").GetBoolean());
         Assert.False(status.GetProperty("denyConfig").GetBoolean());
@@ -237,7 +223,7 @@ public sealed class GrantManagementTests : IAsyncLifetime
     [Fact]
     public async Task OtherTenantsToken_NeverReachesThisTenant()
     {
-        var id = await CreateAsync(_john, new { reason = "secret ticket" });
+        var id = await CreateAsync(_env.John, new { reason = "secret ticket" });
 
         foreach (var (method, path, body) in new (HttpMethod, string, object?)[]
                  {
@@ -249,7 +235,7 @@ public sealed class GrantManagementTests : IAsyncLifetime
                      (HttpMethod.Post, "/_gateway/tenants/acme/support/grants", new { }),
                  })
         {
-            using var response = await _api.SendAsync(method, path, _globexUser, body);
+            using var response = await _env.Api.SendAsync(method, path, _env.Gina, body);
             var text = await response.Content.ReadAsStringAsync();
             Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
             Assert.Contains("management.wrong_tenant", text, StringComparison.Ordinal);
@@ -258,65 +244,65 @@ public sealed class GrantManagementTests : IAsyncLifetime
         }
 
         // The same grant id under the other tenant is simply not there.
-        Assert.Equal("grant.not_found", await _api.ProblemCodeAsync(HttpMethod.Get, $"/_gateway/tenants/globex/support/grants/{id}", _globexUser, expectedStatus: 404));
+        Assert.Equal("grant.not_found", await _env.Api.ProblemCodeAsync(HttpMethod.Get, $"/_gateway/tenants/globex/support/grants/{id}", _env.Gina, expectedStatus: 404));
         Assert.Equal("active", Assert.Single(await ListAsync("active")).GetProperty("status").GetString());
     }
 
     [Fact]
     public async Task Listing_IsForTenantAdminsAndPlatformAdmins()
     {
-        await CreateAsync(_john, new { });
+        await CreateAsync(_env.John, new { });
 
-        Assert.Equal("management.forbidden", await _api.ProblemCodeAsync(HttpMethod.Get, "/_gateway/tenants/acme/support/grants", _john, expectedStatus: 403));
-        Assert.Single((await _api.JsonAsync(HttpMethod.Get, "/_gateway/tenants/acme/support/grants", _platform)).GetProperty("grants").EnumerateArray());
-        Assert.Equal("request.invalid", await _api.ProblemCodeAsync(HttpMethod.Get, "/_gateway/tenants/acme/support/grants?status=bogus", _ann, expectedStatus: 400));
-        Assert.Equal("tenant.not_found", await _api.ProblemCodeAsync(HttpMethod.Get, "/_gateway/tenants/initech/support/grants", _platform, expectedStatus: 404));
+        Assert.Equal("management.forbidden", await _env.Api.ProblemCodeAsync(HttpMethod.Get, "/_gateway/tenants/acme/support/grants", _env.John, expectedStatus: 403));
+        Assert.Single((await _env.Api.JsonAsync(HttpMethod.Get, "/_gateway/tenants/acme/support/grants", _env.Olivia)).GetProperty("grants").EnumerateArray());
+        Assert.Equal("request.invalid", await _env.Api.ProblemCodeAsync(HttpMethod.Get, "/_gateway/tenants/acme/support/grants?status=bogus", _env.Ann, expectedStatus: 400));
+        Assert.Equal("tenant.not_found", await _env.Api.ProblemCodeAsync(HttpMethod.Get, "/_gateway/tenants/initech/support/grants", _env.Olivia, expectedStatus: 404));
     }
 
     [Fact]
     public async Task PlatformSettings_DefaultSecure_OnlyPlatformAdminsChangeThem()
     {
-        var settings = await _api.JsonAsync(HttpMethod.Get, "/_gateway/platform/support", _platform);
+        var settings = await _env.Api.JsonAsync(HttpMethod.Get, "/_gateway/platform/support", _env.Olivia);
         Assert.False(settings.GetProperty("enabledForAllTenants").GetBoolean());
         Assert.Equal(24, settings.GetProperty("requestDurationHours").GetInt32());
         Assert.True(settings.GetProperty("defaultDenyData").GetBoolean());
         Assert.True(settings.GetProperty("defaultDenyConfig").GetBoolean());
 
         var change = new { enabledForAllTenants = true, requestDurationHours = 8, defaultDenyData = false, defaultDenyConfig = true };
-        Assert.Equal("management.forbidden", await _api.ProblemCodeAsync(HttpMethod.Put, "/_gateway/platform/support", _ann, change, 403));
-        Assert.Equal("management.forbidden", await _api.ProblemCodeAsync(HttpMethod.Get, "/_gateway/platform/support", _ann, expectedStatus: 403));
-        Assert.Equal("request.invalid", await _api.ProblemCodeAsync(HttpMethod.Put, "/_gateway/platform/support", _platform, new { enabledForAllTenants = true }, 400));
-        Assert.Equal("request.invalid", await _api.ProblemCodeAsync(HttpMethod.Put, "/_gateway/platform/support", _platform, change with { requestDurationHours = 0 }, 400));
+        Assert.Equal("management.forbidden", await _env.Api.ProblemCodeAsync(HttpMethod.Put, "/_gateway/platform/support", _env.Ann, change, 403));
+        Assert.Equal("management.forbidden", await _env.Api.ProblemCodeAsync(HttpMethod.Get, "/_gateway/platform/support", _env.Ann, expectedStatus: 403));
+        Assert.Equal("request.invalid", await _env.Api.ProblemCodeAsync(HttpMethod.Put, "/_gateway/platform/support", _env.Olivia, new { enabledForAllTenants = true }, 400));
+        Assert.Equal("request.invalid", await _env.Api.ProblemCodeAsync(HttpMethod.Put, "/_gateway/platform/support", _env.Olivia, change with { requestDurationHours = 0 }, 400));
 
-        await _api.JsonAsync(HttpMethod.Put, "/_gateway/platform/support", _platform, change);
+        await _env.Api.JsonAsync(HttpMethod.Put, "/_gateway/platform/support", _env.Olivia, change);
 
         var status = await StatusAsync();
         Assert.True(status.GetProperty("active").GetBoolean());
         Assert.Equal(["platform"], Sources(status));
         Assert.False(status.GetProperty("denyData").GetBoolean());
         Assert.Equal(JsonValueKind.Null, status.GetProperty("until").ValueKind);
-        var grant = await _api.JsonAsync(HttpMethod.Post, "/_gateway/tenants/acme/support/grants", _john, new { }, 201);
+        var grant = await _env.Api.JsonAsync(HttpMethod.Post, "/_gateway/tenants/acme/support/grants", _env.John, new { }, 201);
         Assert.Equal(Start.AddHours(8), grant.GetProperty("expiresAt").GetDateTimeOffset());
         Assert.False(grant.GetProperty("denyData").GetBoolean());
 
         // Platform-wide switch off: only the grant remains.
-        await _api.JsonAsync(HttpMethod.Put, "/_gateway/platform/support", _platform, new { enabledForAllTenants = false, requestDurationHours = 24, defaultDenyData = true, defaultDenyConfig = true });
+        await _env.Api.JsonAsync(HttpMethod.Put, "/_gateway/platform/support", _env.Olivia, new { enabledForAllTenants = false, requestDurationHours = 24, defaultDenyData = true, defaultDenyConfig = true });
         Assert.Equal(["grant"], Sources(await StatusAsync()));
     }
 
     [Fact]
     public async Task TenantOverride_DisabledBeatsGrants_UntilItLapses()
     {
-        await CreateAsync(_john, new { durationHours = 72 });
+        await CreateAsync(_env.John, new { durationHours = 72 });
         var until = Start.AddHours(2);
 
-        Assert.Equal("management.forbidden", await _api.ProblemCodeAsync(HttpMethod.Put, "/_gateway/platform/tenants/acme/support", _ann, new { mode = "disabled" }, 403));
-        await _api.JsonAsync(HttpMethod.Put, "/_gateway/platform/tenants/acme/support", _platform, new { mode = "disabled", until });
+        Assert.Equal("management.forbidden", await _env.Api.ProblemCodeAsync(HttpMethod.Put, "/_gateway/platform/tenants/acme/support", _env.Ann, new { mode = "disabled" }, 403));
+        await _env.Api.JsonAsync(HttpMethod.Put, "/_gateway/platform/tenants/acme/support", _env.Olivia, new { mode = "disabled", until });
 
         var status = await StatusAsync();
         Assert.False(status.GetProperty("active").GetBoolean());
         Assert.Equal("platform-override-disabled", status.GetProperty("inactiveReason").GetString());
-        Assert.Equal("support.disabled_for_tenant", await _api.ProblemCodeAsync(HttpMethod.Post, "/_gateway/tenants/acme/support/grants", _john, new { }, 409));
+        Assert.Equal("support.disabled_for_tenant", await _env.Api.ProblemCodeAsync(HttpMethod.Post, "/_gateway/tenants/acme/support/grants", _env.John, new { }, 409));
 
         _clock.Advance(TimeSpan.FromHours(2));
         Assert.True((await StatusAsync()).GetProperty("active").GetBoolean());
@@ -325,30 +311,30 @@ public sealed class GrantManagementTests : IAsyncLifetime
     [Fact]
     public async Task TenantOverride_EnabledActsLikePlatformGrant_InheritRemovesIt()
     {
-        await _api.JsonAsync(HttpMethod.Put, "/_gateway/platform/tenants/acme/support", _platform, new { mode = "enabled" });
+        await _env.Api.JsonAsync(HttpMethod.Put, "/_gateway/platform/tenants/acme/support", _env.Olivia, new { mode = "enabled" });
         var status = await StatusAsync();
         Assert.True(status.GetProperty("active").GetBoolean());
         Assert.Equal(["tenant-override"], Sources(status));
         Assert.True(status.GetProperty("denyData").GetBoolean());
 
-        var globex = await _api.JsonAsync(HttpMethod.Get, "/_gateway/tenants/globex/support/status", _globexUser);
+        var globex = await _env.Api.JsonAsync(HttpMethod.Get, "/_gateway/tenants/globex/support/status", _env.Gina);
         Assert.False(globex.GetProperty("active").GetBoolean());
 
-        await _api.JsonAsync(HttpMethod.Put, "/_gateway/platform/tenants/acme/support", _platform, new { mode = "inherit" });
+        await _env.Api.JsonAsync(HttpMethod.Put, "/_gateway/platform/tenants/acme/support", _env.Olivia, new { mode = "inherit" });
         Assert.False((await StatusAsync()).GetProperty("active").GetBoolean());
 
-        Assert.Equal("request.invalid", await _api.ProblemCodeAsync(HttpMethod.Put, "/_gateway/platform/tenants/acme/support", _platform, new { mode = "sometimes" }, 400));
-        Assert.Equal("request.invalid", await _api.ProblemCodeAsync(HttpMethod.Put, "/_gateway/platform/tenants/acme/support", _platform, new { mode = "enabled", until = Start.AddHours(-1) }, 400));
-        Assert.Equal("tenant.not_found", await _api.ProblemCodeAsync(HttpMethod.Put, "/_gateway/platform/tenants/initech/support", _platform, new { mode = "enabled" }, 404));
+        Assert.Equal("request.invalid", await _env.Api.ProblemCodeAsync(HttpMethod.Put, "/_gateway/platform/tenants/acme/support", _env.Olivia, new { mode = "sometimes" }, 400));
+        Assert.Equal("request.invalid", await _env.Api.ProblemCodeAsync(HttpMethod.Put, "/_gateway/platform/tenants/acme/support", _env.Olivia, new { mode = "enabled", until = Start.AddHours(-1) }, 400));
+        Assert.Equal("tenant.not_found", await _env.Api.ProblemCodeAsync(HttpMethod.Put, "/_gateway/platform/tenants/initech/support", _env.Olivia, new { mode = "enabled" }, 404));
     }
 
     private async Task<string> CreateAsync(string token, object body) =>
-        (await _api.JsonAsync(HttpMethod.Post, "/_gateway/tenants/acme/support/grants", token, body, 201)).GetProperty("id").GetString()!;
+        (await _env.Api.JsonAsync(HttpMethod.Post, "/_gateway/tenants/acme/support/grants", token, body, 201)).GetProperty("id").GetString()!;
 
     private static string[] Sources(JsonElement status) => [.. status.GetProperty("sources").EnumerateArray().Select(s => s.GetString()!)];
 
-    private Task<JsonElement> StatusAsync() => _api.JsonAsync(HttpMethod.Get, "/_gateway/tenants/acme/support/status", _john);
+    private Task<JsonElement> StatusAsync() => _env.Api.JsonAsync(HttpMethod.Get, "/_gateway/tenants/acme/support/status", _env.John);
 
     private async Task<IReadOnlyList<JsonElement>> ListAsync(string status) =>
-        [.. (await _api.JsonAsync(HttpMethod.Get, $"/_gateway/tenants/acme/support/grants?status={status}", _ann)).GetProperty("grants").EnumerateArray()];
+        [.. (await _env.Api.JsonAsync(HttpMethod.Get, $"/_gateway/tenants/acme/support/grants?status={status}", _env.Ann)).GetProperty("grants").EnumerateArray()];
 }

@@ -12,21 +12,16 @@ public sealed class ManagementAuthenticationTests : IAsyncLifetime
     private const string DemoIssuer = "https://demo-issuer.gateway.invalid";
     private const string DemoAudience = "support-gateway-management";
     private const string DemoKey = "d9pAQ+FVCxw0l7LdHJw9yKsyBtvOc2FaQJoBgH+WNHY=";
-    private GatewayHost _gateway = null!;
-    private ManagementClient _api = null!;
+    private TestEnvironment _env = null!;
 
-    public async Task InitializeAsync()
-    {
-        _gateway = await GatewayHost.StartAsync(new Dictionary<string, Uri>());
-        _api = new ManagementClient(_gateway);
-    }
+    public async Task InitializeAsync() => _env = await new TestEnvironment { Backends = TestBackends.None }.StartAsync();
 
-    public async Task DisposeAsync() => await _gateway.DisposeAsync();
+    public async Task DisposeAsync() => await _env.DisposeAsync();
 
     [Fact]
     public async Task NoToken_Gets401ProblemWithBearerChallenge()
     {
-        using var response = await _api.SendAsync(HttpMethod.Get, "/_gateway/platform/support", token: null);
+        using var response = await _env.Api.SendAsync(HttpMethod.Get, "/_gateway/platform/support", token: null);
 
         Assert.Equal("management.unauthenticated", await ManagementClient.ProblemCodeAsync(response, 401));
         Assert.Equal("Bearer", response.Headers.WwwAuthenticate.Single().Scheme);
@@ -37,7 +32,7 @@ public sealed class ManagementAuthenticationTests : IAsyncLifetime
     {
         var token = Mint(DemoIssuer, DemoAudience, Convert.FromBase64String(DemoKey), DateTime.UtcNow.AddMinutes(5));
 
-        var settings = await _api.JsonAsync(HttpMethod.Get, "/_gateway/platform/support", token);
+        var settings = await _env.Api.JsonAsync(HttpMethod.Get, "/_gateway/platform/support", token);
 
         Assert.False(settings.GetProperty("enabledForAllTenants").GetBoolean());
     }
@@ -67,7 +62,7 @@ public sealed class ManagementAuthenticationTests : IAsyncLifetime
     [MemberData(nameof(RejectedTokens))]
     public async Task InvalidTokens_Get401(string token)
     {
-        using var response = await _api.SendAsync(HttpMethod.Get, "/_gateway/platform/support", token);
+        using var response = await _env.Api.SendAsync(HttpMethod.Get, "/_gateway/platform/support", token);
 
         Assert.Equal("management.unauthenticated", await ManagementClient.ProblemCodeAsync(response, 401));
     }
@@ -77,14 +72,14 @@ public sealed class ManagementAuthenticationTests : IAsyncLifetime
     {
         var token = Mint(DemoIssuer, DemoAudience, Convert.FromBase64String(DemoKey), DateTime.UtcNow.AddMinutes(5), roles: []);
 
-        Assert.Equal("management.forbidden", await _api.ProblemCodeAsync(HttpMethod.Get, "/_gateway/platform/support", token, expectedStatus: 403));
-        Assert.Equal("management.forbidden", await _api.ProblemCodeAsync(HttpMethod.Post, "/_gateway/tenants/acme/support/grants", token, new { }, 403));
+        Assert.Equal("management.forbidden", await _env.Api.ProblemCodeAsync(HttpMethod.Get, "/_gateway/platform/support", token, expectedStatus: 403));
+        Assert.Equal("management.forbidden", await _env.Api.ProblemCodeAsync(HttpMethod.Post, "/_gateway/tenants/acme/support/grants", token, new { }, 403));
     }
 
     [Fact]
     public async Task ManagementPaths_AreNotProxied_EvenOnTenantHosts()
     {
-        using var client = _gateway.Client("acme.localhost");
+        using var client = _env.Gateway.Client("acme.localhost");
 
         using var response = await client.GetAsync("/_gateway/tenants/acme/support/status");
 

@@ -6,35 +6,13 @@ using static Gateway.Tests.Infrastructure.SupportClient;
 
 namespace Gateway.Tests.Policy;
 
-/// <summary>The gateway and the acme sample app, shared by the route-policy table.</summary>
-public sealed class RoutePolicyFixture : IAsyncLifetime
+/// <summary>The gateway and the acme sample app (serving both tenants), shared by the route-policy table.</summary>
+public sealed class RoutePolicyEnvironment : TestEnvironment
 {
-    internal SampleBackend Acme { get; private set; } = null!;
-
-    internal GatewayHost Gateway { get; private set; } = null!;
-
-    internal ManagementClient Api { get; private set; } = null!;
-
-    internal string John { get; private set; } = null!;
-
-    internal string Ann { get; private set; } = null!;
-
-    internal string Platform { get; private set; } = null!;
-
-    public async Task InitializeAsync()
+    public RoutePolicyEnvironment()
     {
-        Acme = await SampleBackend.StartAsync("acme");
-        Gateway = await GatewayHost.StartAsync(new Dictionary<string, Uri> { ["acme"] = Acme.Address, ["globex"] = Acme.Address });
-        Api = new ManagementClient(Gateway);
-        John = await Api.TokenAsync("john", "tenant-user", "acme");
-        Ann = await Api.TokenAsync("ann", "tenant-admin", "acme");
-        Platform = await Api.TokenAsync("olivia", "platform-admin");
-    }
-
-    public async Task DisposeAsync()
-    {
-        await Gateway.DisposeAsync();
-        await Acme.DisposeAsync();
+        Backends = TestBackends.Shared;
+        MintTokens = true;
     }
 }
 
@@ -43,7 +21,7 @@ public sealed class RoutePolicyFixture : IAsyncLifetime
 /// methods × encodings. Each row asserts the status, the problem code and how often the
 /// backend was reached, and that the explain endpoint says the same.
 /// </summary>
-public sealed class RoutePolicyTests(RoutePolicyFixture fixture) : IClassFixture<RoutePolicyFixture>
+public sealed class RoutePolicyTests(RoutePolicyEnvironment env) : IClassFixture<RoutePolicyEnvironment>
 {
     private const string Allow = "allow";
 
@@ -130,14 +108,14 @@ public sealed class RoutePolicyTests(RoutePolicyFixture fixture) : IClassFixture
     public async Task SupportRequest_IsDecidedByClassModeAndMethod(string mode, string method, string target, string expected)
     {
         await GrantAsync(mode);
-        var hits = fixture.Acme.Hits.Total;
+        var hits = env.Acme.Hits.Total;
 
         using var response = await SendAsync(method, target, Basic("jill$john", JillPassword));
 
         if (expected == Allow)
         {
             Assert.False(IsSupportProblem(response), $"{method} {target} under {mode} was refused: {await response.Content.ReadAsStringAsync()}");
-            Assert.Equal(hits + 1, fixture.Acme.Hits.Total);
+            Assert.Equal(hits + 1, env.Acme.Hits.Total);
         }
         else
         {
@@ -153,12 +131,12 @@ public sealed class RoutePolicyTests(RoutePolicyFixture fixture) : IClassFixture
                 Assert.Equal(expected, await ManagementClient.ProblemCodeAsync(response, status));
             }
 
-            Assert.Equal(hits, fixture.Acme.Hits.Total);
+            Assert.Equal(hits, env.Acme.Hits.Total);
         }
 
         // The ops tools say the same as the live decision.
         var (denyData, denyConfig) = Modes(mode);
-        var explanation = await fixture.Api.JsonAsync(HttpMethod.Post, "/_gateway/policy/explain", fixture.Platform,
+        var explanation = await env.Api.JsonAsync(HttpMethod.Post, "/_gateway/policy/explain", env.Olivia,
             new { tenant = "acme", method, path = target, denyData, denyConfig });
         Assert.Equal(expected == Allow, explanation.GetProperty("allowed").GetBoolean());
         Assert.Equal(expected == Allow ? null : expected, explanation.GetProperty("code").GetString());
@@ -196,11 +174,11 @@ public sealed class RoutePolicyTests(RoutePolicyFixture fixture) : IClassFixture
                 headers.Add(new(header, "DELETE"));
             }
 
-            var hits = fixture.Acme.Hits.Total;
+            var hits = env.Acme.Hits.Total;
             RawHttp.Answer live;
             try
             {
-                live = await RawHttp.SendAsync(fixture.Gateway.Port, "acme.localhost", method, target, headers);
+                live = await RawHttp.SendAsync(env.Gateway.Port, "acme.localhost", method, target, headers);
             }
             catch (OperationCanceledException)
             {
@@ -208,12 +186,12 @@ public sealed class RoutePolicyTests(RoutePolicyFixture fixture) : IClassFixture
                 continue;
             }
 
-            var reached = fixture.Acme.Hits.Total > hits;
+            var reached = env.Acme.Hits.Total > hits;
             var liveCode = live.ContentType?.StartsWith("application/problem+json", StringComparison.Ordinal) == true && live.Body.Length > 0
                 ? JsonDocument.Parse(live.Body).RootElement.GetProperty("code").GetString()
                 : null;
 
-            var explanation = await fixture.Api.JsonAsync(HttpMethod.Post, "/_gateway/policy/explain", fixture.Platform, new
+            var explanation = await env.Api.JsonAsync(HttpMethod.Post, "/_gateway/policy/explain", env.Olivia, new
             {
                 tenant = "acme",
                 method,
@@ -244,19 +222,19 @@ public sealed class RoutePolicyTests(RoutePolicyFixture fixture) : IClassFixture
     public async Task OrdinaryTraffic_ToTheSameRoutes_IsUnaffected(string method, string target)
     {
         await GrantAsync("DD");
-        var hits = fixture.Acme.Hits.Total;
+        var hits = env.Acme.Hits.Total;
 
         using var response = await SendAsync(method, target, authorization: null);
 
         Assert.False(IsSupportProblem(response));
-        Assert.Equal(hits + 1, fixture.Acme.Hits.Total);
+        Assert.Equal(hits + 1, env.Acme.Hits.Total);
     }
 
     [Fact]
     public async Task EncodedNul_IsRefusedBeforeAnyBackend()
     {
         await GrantAsync("N");
-        var hits = fixture.Acme.Hits.Total;
+        var hits = env.Acme.Hits.Total;
 
         // Kestrel itself refuses a NUL in the path (400) for every request, support or not.
         using var support = await SendAsync("GET", "/api/echo/x%00", Basic("jill$john", JillPassword));
@@ -264,7 +242,7 @@ public sealed class RoutePolicyTests(RoutePolicyFixture fixture) : IClassFixture
 
         Assert.Equal(HttpStatusCode.BadRequest, support.StatusCode);
         Assert.Equal(HttpStatusCode.BadRequest, ordinary.StatusCode);
-        Assert.Equal(hits, fixture.Acme.Hits.Total);
+        Assert.Equal(hits, env.Acme.Hits.Total);
     }
 
     [Theory]
@@ -274,19 +252,19 @@ public sealed class RoutePolicyTests(RoutePolicyFixture fixture) : IClassFixture
     public async Task MethodOverrideHeaders_AreRefusedInSupportSessions(string header)
     {
         await GrantAsync("N");
-        var hits = fixture.Acme.Hits.Total;
+        var hits = env.Acme.Hits.Total;
 
         using var response = await SendAsync("POST", "/api/echo/x", Basic("jill$john", JillPassword), r => r.Headers.TryAddWithoutValidation(header, "DELETE"));
 
         Assert.Equal("support.request.ambiguous", await ManagementClient.ProblemCodeAsync(response, 400));
-        Assert.Equal(hits, fixture.Acme.Hits.Total);
+        Assert.Equal(hits, env.Acme.Hits.Total);
     }
 
     [Fact]
     public async Task WebSocketUpgrade_OnADataRoute_IsBlockedUnderDenyData()
     {
         await GrantAsync("D");
-        var hits = fixture.Acme.Hits.Total;
+        var hits = env.Acme.Hits.Total;
 
         using var response = await SendAsync("GET", "/ws", Basic("jill$john", JillPassword), r =>
         {
@@ -297,7 +275,7 @@ public sealed class RoutePolicyTests(RoutePolicyFixture fixture) : IClassFixture
         });
 
         Assert.Equal("support.isolation.data", await ManagementClient.ProblemCodeAsync(response, 403));
-        Assert.Equal(hits, fixture.Acme.Hits.Total);
+        Assert.Equal(hits, env.Acme.Hits.Total);
     }
 
     [Theory]
@@ -307,7 +285,7 @@ public sealed class RoutePolicyTests(RoutePolicyFixture fixture) : IClassFixture
     public async Task UpgradeOnAConfigRoute_IsAWrite(string mode, string? expected)
     {
         await GrantAsync(mode);
-        var hits = fixture.Acme.Hits.Total;
+        var hits = env.Acme.Hits.Total;
 
         // A GET that asks to become a two-way channel: under denyConfig it would carry writes.
         using var response = await SendAsync("GET", "/api/settings/live", Basic("jill$john", JillPassword), r =>
@@ -320,12 +298,12 @@ public sealed class RoutePolicyTests(RoutePolicyFixture fixture) : IClassFixture
 
         if (expected is null)
         {
-            Assert.Equal(hits + 1, fixture.Acme.Hits.Total);
+            Assert.Equal(hits + 1, env.Acme.Hits.Total);
         }
         else
         {
             Assert.Equal(expected, await ManagementClient.ProblemCodeAsync(response, 403));
-            Assert.Equal(hits, fixture.Acme.Hits.Total);
+            Assert.Equal(hits, env.Acme.Hits.Total);
         }
     }
 
@@ -333,7 +311,7 @@ public sealed class RoutePolicyTests(RoutePolicyFixture fixture) : IClassFixture
     public async Task SeveralGrants_RequestAllowedIfAnyGrantAllowsIt()
     {
         await GrantAsync("D");
-        await fixture.Api.JsonAsync(HttpMethod.Post, "/_gateway/tenants/acme/support/grants", fixture.John, new { denyData = false, denyConfig = true }, 201);
+        await env.Api.JsonAsync(HttpMethod.Post, "/_gateway/tenants/acme/support/grants", env.John, new { denyData = false, denyConfig = true }, 201);
 
         using var data = await SendAsync("GET", "/api/orders", Basic("jill$john", JillPassword));
         using var configWrite = await SendAsync("PUT", "/api/settings/theme", Basic("jill$john", JillPassword), r => r.Content = new StringContent("""{"value":"dark"}""", Encoding.UTF8, "application/json"));
@@ -350,7 +328,7 @@ public sealed class RoutePolicyTests(RoutePolicyFixture fixture) : IClassFixture
         {
         }
 
-        var denial = (await fixture.Gateway.Audit.WaitForAsync(e =>
+        var denial = (await env.Gateway.Audit.WaitForAsync(e =>
             AuditTrail.Get(e, "event.action") == "support-request" && AuditTrail.Get(e, "event.reason") == "support.isolation.config"
             && AuditTrail.Get(e, "http.request.method") == "PUT" && AuditTrail.Get(e, "url.path") == "/api/settings/theme")).Last();
         Assert.Equal("denied", AuditTrail.Get(denial, "gateway.support.decision"));
@@ -363,26 +341,26 @@ public sealed class RoutePolicyTests(RoutePolicyFixture fixture) : IClassFixture
     [Fact]
     public async Task Explain_IsForPlatformAdmins_AndValidatesItsInput()
     {
-        Assert.Equal("management.forbidden", await fixture.Api.ProblemCodeAsync(HttpMethod.Post, "/_gateway/policy/explain", fixture.Ann, new { tenant = "acme", method = "GET", path = "/" }, 403));
-        Assert.Equal("management.unauthenticated", await fixture.Api.ProblemCodeAsync(HttpMethod.Post, "/_gateway/policy/explain", null, new { tenant = "acme", method = "GET", path = "/" }, 401));
-        Assert.Equal("request.invalid", await fixture.Api.ProblemCodeAsync(HttpMethod.Post, "/_gateway/policy/explain", fixture.Platform, new { tenant = "acme", method = "GET" }, 400));
-        Assert.Equal("request.invalid", await fixture.Api.ProblemCodeAsync(HttpMethod.Post, "/_gateway/policy/explain", fixture.Platform, new { tenant = "acme", method = "G E T", path = "/" }, 400));
+        Assert.Equal("management.forbidden", await env.Api.ProblemCodeAsync(HttpMethod.Post, "/_gateway/policy/explain", env.Ann, new { tenant = "acme", method = "GET", path = "/" }, 403));
+        Assert.Equal("management.unauthenticated", await env.Api.ProblemCodeAsync(HttpMethod.Post, "/_gateway/policy/explain", null, new { tenant = "acme", method = "GET", path = "/" }, 401));
+        Assert.Equal("request.invalid", await env.Api.ProblemCodeAsync(HttpMethod.Post, "/_gateway/policy/explain", env.Olivia, new { tenant = "acme", method = "GET" }, 400));
+        Assert.Equal("request.invalid", await env.Api.ProblemCodeAsync(HttpMethod.Post, "/_gateway/policy/explain", env.Olivia, new { tenant = "acme", method = "G E T", path = "/" }, 400));
 
-        var explanation = await fixture.Api.JsonAsync(HttpMethod.Post, "/_gateway/policy/explain", fixture.Platform, new { tenant = "acme", method = "PUT", path = "/api/settings/theme", denyData = true, denyConfig = true });
+        var explanation = await env.Api.JsonAsync(HttpMethod.Post, "/_gateway/policy/explain", env.Olivia, new { tenant = "acme", method = "PUT", path = "/api/settings/theme", denyData = true, denyConfig = true });
         Assert.Equal("acme-settings", explanation.GetProperty("route").GetString());
         Assert.Equal("config", explanation.GetProperty("class").GetString());
         Assert.False(explanation.GetProperty("allowed").GetBoolean());
         Assert.Contains("denyConfig", explanation.GetProperty("reason").GetString(), StringComparison.Ordinal);
 
-        var unknown = await fixture.Api.JsonAsync(HttpMethod.Post, "/_gateway/policy/explain", fixture.Platform, new { tenant = "initech", method = "GET", path = "/" });
+        var unknown = await env.Api.JsonAsync(HttpMethod.Post, "/_gateway/policy/explain", env.Olivia, new { tenant = "initech", method = "GET", path = "/" });
         Assert.Equal("tenant.not_found", unknown.GetProperty("code").GetString());
     }
 
     private async Task GrantAsync(string mode)
     {
-        await fixture.Api.JsonAsync(HttpMethod.Delete, "/_gateway/tenants/acme/support/grants", fixture.Ann);
+        await env.Api.JsonAsync(HttpMethod.Delete, "/_gateway/tenants/acme/support/grants", env.Ann);
         var (denyData, denyConfig) = Modes(mode);
-        await fixture.Api.JsonAsync(HttpMethod.Post, "/_gateway/tenants/acme/support/grants", fixture.John, new { denyData, denyConfig }, 201);
+        await env.Api.JsonAsync(HttpMethod.Post, "/_gateway/tenants/acme/support/grants", env.John, new { denyData, denyConfig }, 201);
     }
 
     private static (bool DenyData, bool DenyConfig) Modes(string mode) => mode switch
@@ -396,7 +374,7 @@ public sealed class RoutePolicyTests(RoutePolicyFixture fixture) : IClassFixture
 
     private async Task<HttpResponseMessage> SendAsync(string method, string target, System.Net.Http.Headers.AuthenticationHeaderValue? authorization, Action<HttpRequestMessage>? configure = null)
     {
-        using var client = fixture.Gateway.Client("acme.localhost");
+        using var client = env.Gateway.Client("acme.localhost");
         var uri = new Uri(client.BaseAddress + target.TrimStart('/'), new UriCreationOptions { DangerousDisablePathAndQueryCanonicalization = true });
         using var request = new HttpRequestMessage(new HttpMethod(method), uri);
         request.Headers.Authorization = authorization;

@@ -6,18 +6,18 @@ using Gateway.Tests.Infrastructure;
 namespace Gateway.Tests.Proxying;
 
 /// <summary>What the gateway itself answers: problem+json with a stable code, never an empty body or a 500.</summary>
-public sealed class GatewayErrorTests(GatewayFixture fixture) : IClassFixture<GatewayFixture>
+public sealed class GatewayErrorTests(TestEnvironment env) : IClassFixture<TestEnvironment>
 {
     [Fact]
     public async Task UnknownHost_Gets404ProblemAndReachesNoBackend()
     {
-        var before = fixture.Acme.Hits.Total + fixture.Globex.Hits.Total;
-        using var client = fixture.Gateway.Client("unknown.localhost");
+        var before = env.Acme.Hits.Total + env.Globex.Hits.Total;
+        using var client = env.Gateway.Client("unknown.localhost");
 
         using var response = await client.GetAsync("/api/orders");
 
         await AssertProblemAsync(response, HttpStatusCode.NotFound, "gateway.unknown_host");
-        Assert.Equal(before, fixture.Acme.Hits.Total + fixture.Globex.Hits.Total);
+        Assert.Equal(before, env.Acme.Hits.Total + env.Globex.Hits.Total);
     }
 
     [Theory]
@@ -28,13 +28,13 @@ public sealed class GatewayErrorTests(GatewayFixture fixture) : IClassFixture<Ga
     [InlineData("/_gateway/api/orders")]
     public async Task ReservedPrefix_IsNeverProxied(string path)
     {
-        var before = fixture.Acme.Hits.Total;
-        using var client = fixture.Gateway.Client("acme.localhost");
+        var before = env.Acme.Hits.Total;
+        using var client = env.Gateway.Client("acme.localhost");
 
         using var response = await client.GetAsync(path);
 
         await AssertProblemAsync(response, HttpStatusCode.NotFound, "gateway.not_found");
-        Assert.Equal(before, fixture.Acme.Hits.Total);
+        Assert.Equal(before, env.Acme.Hits.Total);
     }
 
     [Fact]
@@ -44,7 +44,7 @@ public sealed class GatewayErrorTests(GatewayFixture fixture) : IClassFixture<Ga
         await using var gateway = await GatewayHost.StartAsync(new Dictionary<string, Uri>
         {
             ["acme"] = new($"http://127.0.0.1:{deadPort}/"),
-            ["globex"] = fixture.Globex.Address,
+            ["globex"] = env.Globex.Address,
         });
         using var client = gateway.Client("acme.localhost");
 

@@ -8,9 +8,9 @@ using Gateway.Tests.Infrastructure;
 namespace Gateway.Tests.Proxying;
 
 /// <summary>Ordinary (non-support) traffic passes through the real gateway unchanged.</summary>
-public sealed class TransparencyTests(GatewayFixture fixture) : IClassFixture<GatewayFixture>
+public sealed class TransparencyTests(TestEnvironment env) : IClassFixture<TestEnvironment>
 {
-    private readonly HttpClient _acme = fixture.Gateway.Client("acme.localhost");
+    private readonly HttpClient _acme = env.Gateway.Client("acme.localhost");
 
     [Theory]
     [InlineData(200)]
@@ -89,7 +89,7 @@ public sealed class TransparencyTests(GatewayFixture fixture) : IClassFixture<Ga
     public async Task WebSocket_EchoesTextAndBinaryThroughGateway()
     {
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        using var socket = await LoopbackHttp.ConnectWebSocketAsync(fixture.Gateway.Port, "acme.localhost", "/ws", cts.Token);
+        using var socket = await LoopbackHttp.ConnectWebSocketAsync(env.Gateway.Port, "acme.localhost", "/ws", cts.Token);
 
         await socket.SendAsync(Encoding.UTF8.GetBytes("hello through the gateway"), WebSocketMessageType.Text, true, cts.Token);
         var buffer = new byte[1024];
@@ -160,7 +160,7 @@ public sealed class TransparencyTests(GatewayFixture fixture) : IClassFixture<Ga
 
         Assert.Equal("127.0.0.1", Header(echo, "X-Forwarded-For"));
         Assert.Equal("http", Header(echo, "X-Forwarded-Proto"));
-        Assert.Equal($"acme.localhost:{fixture.Gateway.Port}", Header(echo, "X-Forwarded-Host"));
+        Assert.Equal($"acme.localhost:{env.Gateway.Port}", Header(echo, "X-Forwarded-Host"));
     }
 
     [Fact]
@@ -200,7 +200,7 @@ public sealed class TransparencyTests(GatewayFixture fixture) : IClassFixture<Ga
     [Fact]
     public async Task Requests_ReachTheTenantOfTheirHost()
     {
-        using var globex = fixture.Gateway.Client("globex.localhost");
+        using var globex = env.Gateway.Client("globex.localhost");
 
         var acmeEcho = await EchoAsync(new HttpRequestMessage(HttpMethod.Get, "/api/echo/who"));
         using var globexResponse = await globex.GetAsync("/api/echo/who");
