@@ -4,6 +4,7 @@ using Gateway.Problems;
 using Gateway.SupportSessions;
 using Gateway.Tenancy;
 using Microsoft.AspNetCore.Authentication;
+using Microsoft.Extensions.Options;
 
 namespace Gateway.Authentication;
 
@@ -24,28 +25,60 @@ internal sealed partial class SupportAuthenticator(
     LoginThrottle throttle,
     SessionTokenCache sessionTokens,
     IAuditSink audit,
+    IOptions<SupportOptions> options,
     TimeProvider time,
     ILogger<SupportAuthenticator> logger)
 {
-    /// <summary>Checks a support login name and password (throttled; PBKDF2 only when not cached).</summary>
+    // PBKDF2 is deliberately slow: more checks at once than cores would only queue, and let a
+    // flood of bad logins take the CPU from everyone else.
+    private readonly SemaphoreSlim _passwordChecks = new(options.Value.MaxConcurrentPasswordChecks, options.Value.MaxConcurrentPasswordChecks);
+
+    /// <summary>
+    /// Checks a support login name and password: a cached success passes at once (never
+    /// throttled); otherwise the throttle takes the attempt's failure first, then at most
+    /// <see cref="SupportOptions.MaxConcurrentPasswordChecks"/> PBKDF2 checks run at a time.
+    /// </summary>
     public SupportIdentity AuthenticatePassword(SupportLoginName name, string password, TenantId tenant, HttpContext context)
     {
-        var client = context.Connection.RemoteIpAddress?.ToString() ?? "unknown";
-        if (throttle.IsBlocked(name.SupportUser, client, out var retryAfter))
+        if (verifier.CachedSuccess(name.SupportUser, password) is { } cached)
         {
-            AuditLogin(context, name.Who, name.SupportUser, tenant, "failure", ProblemCode.SupportLoginRateLimited.Value);
-            return SupportIdentity.Refuse(ProblemCode.SupportLoginRateLimited, retryAfter);
+            return new SupportIdentity(cached, name.TargetUser, null, null);
         }
 
-        var check = verifier.Verify(name.SupportUser, password);
+        var client = LoginThrottle.ClientKey(context.Connection.RemoteIpAddress);
+        var known = directory.TryFind(name.SupportUser, out var user) ? user.Name : null;
+        var decision = throttle.TryBegin(known, client);
+        if (decision.Attempt is not { } attempt)
+        {
+            AuditLogin(context, name.Who, name.SupportUser, tenant, "failure", ProblemCode.SupportLoginRateLimited.Value);
+            return SupportIdentity.Refuse(ProblemCode.SupportLoginRateLimited, decision.RetryAfter);
+        }
+
+        if (!_passwordChecks.Wait(0))
+        {
+            throttle.Abandon(attempt);
+            LogBusy(logger, tenant.Value);
+            return SupportIdentity.Refuse(ProblemCode.SupportLoginBusy, TimeSpan.FromSeconds(1));
+        }
+
+        CredentialCheck check;
+        try
+        {
+            check = verifier.Verify(name.SupportUser, password);
+        }
+        finally
+        {
+            _passwordChecks.Release();
+        }
+
         if (check.Status != CredentialCheckStatus.Valid || check.User is null)
         {
-            throttle.RecordFailure(name.SupportUser, client);
             AuditLogin(context, name.Who, name.SupportUser, tenant, "failure", ProblemCode.SupportLoginInvalid.Value);
             LogLoginFailed(logger, tenant.Value, client);
             return SupportIdentity.Refuse(ProblemCode.SupportLoginInvalid);
         }
 
+        throttle.Succeeded(attempt);
         return new SupportIdentity(check.User, name.TargetUser, null, null);
     }
 
@@ -124,6 +157,9 @@ internal sealed partial class SupportAuthenticator(
         using var room = audit.ReserveAccessReduction();
         room.Complete(LoginEvent(context, $"{supportUser}${principal.FindFirst("sub")?.Value}", supportUser, tenant, "success", null, sessionId, "support-logout"));
     }
+
+    [LoggerMessage(EventId = 1611, Level = LogLevel.Warning, Message = "Support login in tenant {Tenant} refused: all password checks busy")]
+    private static partial void LogBusy(ILogger logger, string tenant);
 
     [LoggerMessage(EventId = 1610, Level = LogLevel.Warning, Message = "Support login failed for tenant {Tenant} from {Client}")]
     private static partial void LogLoginFailed(ILogger logger, string tenant, string client);

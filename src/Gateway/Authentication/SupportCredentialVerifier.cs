@@ -58,6 +58,20 @@ internal sealed class SupportCredentialVerifier
     /// <summary>Verifications currently cached (tests and metrics).</summary>
     public int CachedVerifications => _verified.Count;
 
+    /// <summary>
+    /// A successful verification of exactly these credentials that is still cached: no PBKDF2, and
+    /// (by the login policy) no throttling. Null when there is none.
+    /// </summary>
+    public SupportUser? CachedSuccess(string supportUserName, string password)
+    {
+        if (_ttl <= TimeSpan.Zero || _maxEntries <= 0 || !_directory.TryFind(supportUserName, out var user, out var generation))
+        {
+            return null;
+        }
+
+        return _verified.TryGetValue(KeyFor(generation, user, password), out var entry) && _time.GetUtcNow() < entry.Expires ? user : null;
+    }
+
     public CredentialCheck Verify(string supportUserName, string password)
     {
         ArgumentNullException.ThrowIfNull(supportUserName);

@@ -53,11 +53,23 @@ internal sealed class SupportOptions
         "X-Original-*", "X-Forwarded-Port", "X-Forwarded-Server", "Forwarded",
     ];
 
-    /// <summary>Failed logins allowed per support user per window before 429.</summary>
-    public int FailedLoginsPerUser { get; init; } = 5;
+    /// <summary>Failed logins one client may make for one support user per window before 429 (a hard limit on guessing).</summary>
+    public int FailedLoginsPerUserAndClient { get; init; } = 5;
 
-    /// <summary>Failed logins allowed per client address per window before 429.</summary>
+    /// <summary>Failed logins one client (an IPv6 /64) may make over all names per window before 429.</summary>
     public int FailedLoginsPerClient { get; init; } = 20;
+
+    /// <summary>
+    /// A support user's failures over all clients after which each further try must wait (1 s,
+    /// doubling up to <see cref="UserBackoffMax"/>): a delay, never a lockout, since anyone can
+    /// send wrong passwords for a name.
+    /// </summary>
+    public int UserBackoffAfterFailures { get; init; } = 5;
+
+    public TimeSpan UserBackoffMax { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Password checks (PBKDF2) running at once; beyond it an attempt gets 429 at once. Default: the number of cores.</summary>
+    public int MaxConcurrentPasswordChecks { get; init; } = Environment.ProcessorCount;
 
     public TimeSpan FailedLoginWindow { get; init; } = TimeSpan.FromMinutes(5);
 
@@ -130,9 +142,19 @@ internal sealed class SupportOptionsValidator(IConfiguration configuration) : IV
             }
         }
 
-        if (o.FailedLoginsPerUser < 1 || o.FailedLoginsPerClient < 1 || o.FailedLoginWindow <= TimeSpan.Zero)
+        if (o.FailedLoginsPerUserAndClient < 1 || o.FailedLoginsPerClient < 1 || o.UserBackoffAfterFailures < 1 || o.FailedLoginWindow <= TimeSpan.Zero)
         {
-            failures.Add("Support:FailedLoginsPerUser, FailedLoginsPerClient, FailedLoginWindow: positive.");
+            failures.Add("Support:FailedLoginsPerUserAndClient, FailedLoginsPerClient, UserBackoffAfterFailures, FailedLoginWindow: positive.");
+        }
+
+        if (o.UserBackoffMax < TimeSpan.FromSeconds(1) || o.UserBackoffMax > TimeSpan.FromMinutes(5))
+        {
+            failures.Add("Support:UserBackoffMax: from 00:00:01 to 00:05:00 (a delay, never a lockout).");
+        }
+
+        if (o.MaxConcurrentPasswordChecks is < 1 or > 1024)
+        {
+            failures.Add("Support:MaxConcurrentPasswordChecks: from 1 to 1024.");
         }
 
         if (o.LiveSessionCheckInterval <= TimeSpan.Zero || o.LiveSessionCheckInterval > TimeSpan.FromSeconds(10))

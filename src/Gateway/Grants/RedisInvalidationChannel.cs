@@ -231,6 +231,13 @@ internal sealed partial class RedisInvalidationChannel : IDisposable
                 _handlerRegistered = true;
                 await Bounded(_subscriber.SubscribeAsync(_channel, _onMessage), cancellationToken);
             }
+            else if (_subscriber.SubscribedEndpoint(_channel) is null && _redis.IsConnected)
+            {
+                // Connected, yet the client has not sent SUBSCRIBE again (yet): ask for it, taking
+                // the handler off first so it is never registered twice.
+                await Bounded(_subscriber.UnsubscribeAsync(_channel, _onMessage), cancellationToken);
+                await Bounded(_subscriber.SubscribeAsync(_channel, _onMessage), cancellationToken);
+            }
 
             if (_subscriber.SubscribedEndpoint(_channel) is null)
             {

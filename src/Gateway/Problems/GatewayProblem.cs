@@ -99,6 +99,8 @@ internal sealed record ProblemCode(string Value, int Status, string Title)
         new("support.login.tenant_required", StatusCodes.Status400BadRequest, "Name the tenant: log in on the tenant's host or as tenant/jill$john");
     public static readonly ProblemCode SupportLoginRateLimited =
         new("support.login.rate_limited", StatusCodes.Status429TooManyRequests, "Too many failed support logins; try again later");
+    public static readonly ProblemCode SupportLoginBusy =
+        new("support.login.busy", StatusCodes.Status429TooManyRequests, "Too many support logins are being checked at once; try again in a moment");
     public static readonly ProblemCode CredentialsUnreadable =
         new("request.credentials_unreadable", StatusCodes.Status400BadRequest, "The Authorization header is repeated or malformed");
     public static readonly ProblemCode SupportSessionInvalid =

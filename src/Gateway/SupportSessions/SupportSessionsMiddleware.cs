@@ -28,6 +28,7 @@ internal sealed partial class SupportSessionsMiddleware(
     RequestDelegate next,
     SupportCredentialReader credentialReader,
     SupportAuthenticator authenticator,
+    LoginThrottle throttle,
     SupportAccessReader accessReader,
     LiveSupportSessions live,
     IAuditSink audit,
@@ -74,6 +75,8 @@ internal sealed partial class SupportSessionsMiddleware(
         var rawTarget = context.Features.Get<IHttpRequestFeature>()?.RawTarget;
         if (RequestAmbiguity.Check(rawTarget, context.Request.Method, context.Request.Headers) is { } ambiguity)
         {
+            // A probe: it never reaches a password check, but it counts against its client.
+            throttle.RecordClientFailure(LoginThrottle.ClientKey(context.Connection.RemoteIpAddress));
             await RefuseAsync(context, record, ProblemCode.SupportRequestAmbiguous, ambiguity.Reason);
             return;
         }
@@ -140,6 +143,7 @@ internal sealed partial class SupportSessionsMiddleware(
         var login = credentials.Login;
         if (login.Status != SupportLoginParseStatus.Valid || login.Name is null)
         {
+            throttle.RecordClientFailure(LoginThrottle.ClientKey(context.Connection.RemoteIpAddress));
             authenticator.AuditLogin(context, "(malformed)", "(malformed)", tenant, "failure", login.ErrorCode);
             return SupportIdentity.Refuse(login.ErrorCode == ProblemCode.SupportLoginTenantMismatch.Value
                 ? ProblemCode.SupportLoginTenantMismatch

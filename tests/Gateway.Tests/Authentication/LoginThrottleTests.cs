@@ -14,7 +14,7 @@ public sealed class LoginThrottleTests : IAsyncLifetime
         _env = await new TestEnvironment
         {
             Backends = TestBackends.Shared,
-            ExtraArgs = ["--Support:FailedLoginsPerUser=3", "--Support:FailedLoginsPerClient=5", "--Support:FailedLoginWindow=00:10:00"],
+            ExtraArgs = ["--Support:FailedLoginsPerUserAndClient=3", "--Support:FailedLoginsPerClient=5", "--Support:FailedLoginWindow=00:10:00"],
         }.StartAsync();
         await _env.Api.JsonAsync(HttpMethod.Post, "/_gateway/tenants/acme/support/grants", await _env.Api.TokenAsync("john", "tenant-user", "acme"), new { }, 201);
     }
@@ -55,5 +55,53 @@ public sealed class LoginThrottleTests : IAsyncLifetime
 
         using var blocked = await GetAsync(client, "/api/echo/x", Basic("sam$john", SamPassword));
         Assert.Equal("support.login.rate_limited", await ManagementClient.ProblemCodeAsync(blocked, 429));
+    }
+
+    [Fact]
+    public async Task CredentialsOfACachedSuccess_AreNeverThrottled()
+    {
+        using var client = _env.Gateway.Client();
+        await EchoAsync(client, Basic("jill$john", JillPassword)); // verified and cached
+        for (var i = 0; i < 3; i++)
+        {
+            using var wrong = await GetAsync(client, "/api/echo/x", Basic("jill$john", "guess-" + i));
+            Assert.Equal(HttpStatusCode.Unauthorized, wrong.StatusCode);
+        }
+
+        using var guessing = await GetAsync(client, "/api/echo/x", Basic("jill$john", "one-more-guess"));
+        Assert.Equal("support.login.rate_limited", await ManagementClient.ProblemCodeAsync(guessing, 429));
+
+        // jill's own session (credentials that verified before) goes on undisturbed.
+        var echo = await EchoAsync(client, Basic("jill$john", JillPassword));
+        Assert.Equal("jill", Header(echo, "X-Gateway-Support-User"));
+    }
+}
+
+/// <summary>Password checks are CPU-bound: beyond the configured number at once, an attempt is answered 429 at once.</summary>
+public sealed class PasswordCheckCapTests : IAsyncLifetime
+{
+    private TestEnvironment _env = null!;
+
+    public async Task InitializeAsync() => _env = await new TestEnvironment
+    {
+        Backends = TestBackends.Shared,
+        ExtraArgs = ["--Support:MaxConcurrentPasswordChecks=1", "--Support:FailedLoginsPerClient=1000"],
+    }.StartAsync();
+
+    public async Task DisposeAsync() => await _env.DisposeAsync();
+
+    [Fact]
+    public async Task ConcurrentPasswordChecks_BeyondTheCap_Get429AtOnce()
+    {
+        // Each name is unknown, so each costs a full PBKDF2 (as a known one would): eight at once.
+        var answers = await Task.WhenAll(Enumerable.Range(0, 8).Select(async i =>
+        {
+            using var client = _env.Gateway.Client();
+            using var response = await GetAsync(client, "/api/echo/x", Basic($"flood{i}$john", "guess"));
+            return (Status: response.StatusCode, Code: await ManagementClient.ProblemCodeAsync(response), RetryAfter: response.Headers.RetryAfter?.Delta);
+        }));
+
+        Assert.Contains(answers, a => a.Status == HttpStatusCode.TooManyRequests && a.Code == "support.login.busy" && a.RetryAfter > TimeSpan.Zero);
+        Assert.Contains(answers, a => a.Code == "support.login.invalid");
     }
 }
