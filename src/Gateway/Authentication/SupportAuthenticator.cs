@@ -1,5 +1,6 @@
 using System.Security.Claims;
 using Gateway.Auditing;
+using Gateway.Hosting;
 using Gateway.Problems;
 using Gateway.SupportSessions;
 using Gateway.Tenancy;
@@ -32,6 +33,8 @@ internal sealed partial class SupportAuthenticator(
     // PBKDF2 is deliberately slow: more checks at once than cores would only queue, and let a
     // flood of bad logins take the CPU from everyone else.
     private readonly SemaphoreSlim _passwordChecks = new(options.Value.MaxConcurrentPasswordChecks, options.Value.MaxConcurrentPasswordChecks);
+    private readonly LogRateLimit _failedLogins = new(time);
+    private readonly LogRateLimit _busy = new(time);
 
     /// <summary>
     /// Checks a support login name and password: a cached success passes at once (never
@@ -57,7 +60,11 @@ internal sealed partial class SupportAuthenticator(
         if (!_passwordChecks.Wait(0))
         {
             throttle.Abandon(attempt);
-            LogBusy(logger, tenant.Value);
+            if (_busy.ShouldLog(out var busySuppressed))
+            {
+                LogBusy(logger, tenant.Value, busySuppressed);
+            }
+
             return SupportIdentity.Refuse(ProblemCode.SupportLoginBusy, TimeSpan.FromSeconds(1));
         }
 
@@ -74,7 +81,11 @@ internal sealed partial class SupportAuthenticator(
         if (check.Status != CredentialCheckStatus.Valid || check.User is null)
         {
             AuditLogin(context, name.Who, name.SupportUser, tenant, "failure", ProblemCode.SupportLoginInvalid.Value);
-            LogLoginFailed(logger, tenant.Value, client);
+            if (_failedLogins.ShouldLog(out var suppressed))
+            {
+                LogLoginFailed(logger, tenant.Value, client, suppressed);
+            }
+
             return SupportIdentity.Refuse(ProblemCode.SupportLoginInvalid);
         }
 
@@ -158,9 +169,9 @@ internal sealed partial class SupportAuthenticator(
         room.Complete(LoginEvent(context, $"{supportUser}${principal.FindFirst("sub")?.Value}", supportUser, tenant, "success", null, sessionId, "support-logout"));
     }
 
-    [LoggerMessage(EventId = 1611, Level = LogLevel.Warning, Message = "Support login in tenant {Tenant} refused: all password checks busy")]
-    private static partial void LogBusy(ILogger logger, string tenant);
+    [LoggerMessage(EventId = 1611, Level = LogLevel.Warning, Message = "Support login in tenant {Tenant} refused: all password checks busy ({Suppressed} more since the last such line)")]
+    private static partial void LogBusy(ILogger logger, string tenant, long suppressed);
 
-    [LoggerMessage(EventId = 1610, Level = LogLevel.Warning, Message = "Support login failed for tenant {Tenant} from {Client}")]
-    private static partial void LogLoginFailed(ILogger logger, string tenant, string client);
+    [LoggerMessage(EventId = 1610, Level = LogLevel.Warning, Message = "Support login failed for tenant {Tenant} from {Client} ({Suppressed} more failures since the last such line)")]
+    private static partial void LogLoginFailed(ILogger logger, string tenant, string client, long suppressed);
 }

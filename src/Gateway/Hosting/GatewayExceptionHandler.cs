@@ -10,8 +10,10 @@ namespace Gateway.Hosting;
 /// here; a grant store that cannot answer is expected and says so (503), and a client that went
 /// away gets nothing.
 /// </summary>
-internal sealed partial class GatewayExceptionHandler(ILogger<GatewayExceptionHandler> logger) : IExceptionHandler
+internal sealed partial class GatewayExceptionHandler(ILogger<GatewayExceptionHandler> logger, TimeProvider time) : IExceptionHandler
 {
+    private readonly LogRateLimit _unexpected = new(time);
+
     public async ValueTask<bool> TryHandleAsync(HttpContext context, Exception exception, CancellationToken cancellationToken)
     {
         if (context.RequestAborted.IsCancellationRequested)
@@ -30,7 +32,12 @@ internal sealed partial class GatewayExceptionHandler(ILogger<GatewayExceptionHa
 
         if (problem == ProblemCode.InternalError)
         {
-            LogUnexpected(logger, context.Request.Method, context.Request.Path.Value ?? "", exception);
+            // With the stack trace (a bug to fix), but at most one a period: a request that
+            // triggers it could be sent in a loop.
+            if (_unexpected.ShouldLog(out var suppressed))
+            {
+                LogUnexpected(logger, context.Request.Method, context.Request.Path.Value ?? "", suppressed, exception);
+            }
         }
         else
         {
@@ -41,8 +48,8 @@ internal sealed partial class GatewayExceptionHandler(ILogger<GatewayExceptionHa
         return true;
     }
 
-    [LoggerMessage(EventId = 1050, Level = LogLevel.Error, Message = "Unexpected error handling {Method} {Path}; answered 500 gateway.internal_error")]
-    private static partial void LogUnexpected(ILogger logger, string method, string path, Exception exception);
+    [LoggerMessage(EventId = 1050, Level = LogLevel.Error, Message = "Unexpected error handling {Method} {Path}; answered 500 gateway.internal_error ({Suppressed} more since the last such line)")]
+    private static partial void LogUnexpected(ILogger logger, string method, string path, long suppressed, Exception exception);
 
     [LoggerMessage(EventId = 1051, Level = LogLevel.Debug, Message = "Answered {Code} for a {ExceptionType}")]
     private static partial void LogHandled(ILogger logger, string code, string exceptionType);

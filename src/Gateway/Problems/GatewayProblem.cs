@@ -123,6 +123,8 @@ internal sealed record ProblemCode(string Value, int Status, string Title)
         new("support.forbidden_route", StatusCodes.Status403Forbidden, "This route is never open to support sessions");
     public static readonly ProblemCode SupportRequestAmbiguous =
         new("support.request.ambiguous", StatusCodes.Status400BadRequest, "The request could mean different things to the gateway and the backend");
+    public static readonly ProblemCode ConnectionHeaderRefused =
+        new("request.connection_header", StatusCodes.Status400BadRequest, "The Connection header names a header that cannot be treated as hop-by-hop");
     public static readonly ProblemCode InternalError =
         new("gateway.internal_error", StatusCodes.Status500InternalServerError, "The gateway failed to handle the request");
 }

@@ -23,6 +23,9 @@ internal static partial class GatewayProxyPipeline
             // 2. Every proxied call leaves exactly one audit event, whatever the steps below do.
             proxy.UseMiddleware<ProxyAuditMiddleware>();
 
+            // 2b. A Connection header may not make the proxy drop the request's framing, host or credentials.
+            proxy.Use(RefuseUnremovableHopByHop);
+
             // 3. A failed forward becomes a problem document instead of YARP's empty 502/504.
             proxy.Use(ReportForwarderErrors);
 
@@ -49,6 +52,11 @@ internal static partial class GatewayProxyPipeline
     private static Task RefuseReservedPrefix(HttpContext context, Func<Task> next) =>
         context.Request.Path.StartsWithSegments(GatewayPaths.Reserved, StringComparison.OrdinalIgnoreCase)
             ? GatewayProblem.Create(ProblemCode.NotFound).WriteAsync(context)
+            : next();
+
+    private static Task RefuseUnremovableHopByHop(HttpContext context, Func<Task> next) =>
+        Routing.ConnectionHeaderTransformProvider.FirstUnremovable(context.Request.Headers.Connection) is { } name
+            ? GatewayProblem.Create(ProblemCode.ConnectionHeaderRefused, $"Connection names '{name}', which a proxy cannot remove without changing the request.").WriteAsync(context)
             : next();
 
     /// <summary>Turns a failed forward into a problem document instead of YARP's empty 502/504.</summary>

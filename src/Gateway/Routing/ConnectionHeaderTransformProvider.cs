@@ -12,6 +12,36 @@ namespace Gateway.Routing;
 /// </summary>
 internal sealed class ConnectionHeaderTransformProvider : ITransformProvider
 {
+    /// <summary>
+    /// Headers a request may not name as hop-by-hop: its framing (length, encoding, expectation),
+    /// its host and its credentials. Removing them would change what the request is or who sends
+    /// it, so such a request is refused (400) before anything is forwarded.
+    /// </summary>
+    public static readonly HashSet<string> Unremovable = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "Host", "Content-Length", "Transfer-Encoding", "TE", "Expect", "Content-Type", "Authorization", "Cookie",
+    };
+
+    private static readonly HashSet<string> ContentHeaderNames = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "Allow", "Content-Disposition", "Content-Encoding", "Content-Language", "Content-Length", "Content-Location",
+        "Content-MD5", "Content-Range", "Content-Type", "Expires", "Last-Modified",
+    };
+
+    /// <summary>The first name in <c>Connection</c> that may not be removed, if any.</summary>
+    public static string? FirstUnremovable(StringValues connection)
+    {
+        foreach (var name in Tokens(connection))
+        {
+            if (Unremovable.Contains(name))
+            {
+                return name;
+            }
+        }
+
+        return null;
+    }
+
     public void ValidateRoute(TransformRouteValidationContext context)
     {
     }
@@ -44,8 +74,16 @@ internal sealed class ConnectionHeaderTransformProvider : ITransformProvider
                 continue;
             }
 
-            context.ProxyRequest.Headers.Remove(name);
-            context.ProxyRequest.Content?.Headers.Remove(name);
+            // Content headers live on the content, the others on the request; asking either
+            // collection for the other's names throws, so each name goes to its own.
+            if (ContentHeaderNames.Contains(name))
+            {
+                context.ProxyRequest.Content?.Headers.Remove(name);
+            }
+            else if (HeaderDescriptorIsValid(name))
+            {
+                context.ProxyRequest.Headers.Remove(name);
+            }
         }
 
         return ValueTask.CompletedTask;
@@ -69,6 +107,13 @@ internal sealed class ConnectionHeaderTransformProvider : ITransformProvider
 
         return ValueTask.CompletedTask;
     }
+
+    /// <summary>A token a header collection accepts as a name (anything else could never have been sent as one).</summary>
+    private static bool HeaderDescriptorIsValid(string name) =>
+        name.Length > 0 && !name.AsSpan().ContainsAnyExcept(TokenChars);
+
+    private static readonly System.Buffers.SearchValues<char> TokenChars =
+        System.Buffers.SearchValues.Create("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz");
 
     private static IEnumerable<string> Tokens(StringValues values)
     {

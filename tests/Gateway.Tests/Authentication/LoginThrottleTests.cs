@@ -104,4 +104,18 @@ public sealed class PasswordCheckCapTests : IAsyncLifetime
         Assert.Contains(answers, a => a.Status == HttpStatusCode.TooManyRequests && a.Code == "support.login.busy" && a.RetryAfter > TimeSpan.Zero);
         Assert.Contains(answers, a => a.Code == "support.login.invalid");
     }
+
+    [Fact]
+    public async Task FailedLogins_AreLoggedOncePerInterval_WithACount()
+    {
+        using var client = _env.Gateway.Client();
+        for (var i = 0; i < 10; i++)
+        {
+            using var wrong = await GetAsync(client, "/api/echo/x", Basic($"nobody{i}$john", "guess"));
+            Assert.Equal(HttpStatusCode.Unauthorized, wrong.StatusCode);
+        }
+
+        // An attacker's flood must not rotate the operational logs away; the audit keeps every failure.
+        Assert.Single(_env.Gateway.Logs.Entries, e => e.EventId.Id == 1610);
+    }
 }

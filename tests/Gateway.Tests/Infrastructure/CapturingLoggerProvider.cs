@@ -12,6 +12,14 @@ internal sealed class CapturingLoggerProvider : ILoggerProvider
 
     public IReadOnlyList<CapturedLog> Entries => [.. _entries];
 
+    /// <summary>
+    /// Warnings, errors and anything logged with an exception, leaving out the notices a demo
+    /// configuration writes at start-up (a generated signing key, no shipping configured).
+    /// </summary>
+    public IReadOnlyList<CapturedLog> Noisy =>
+        [.. _entries.Where(e => (e.Level >= LogLevel.Warning || (e.Exception is not null && e.Level >= LogLevel.Information))
+            && e.EventId.Id is not (1600 or 1931))];
+
     public ILogger CreateLogger(string categoryName) => new Logger(categoryName, _entries);
 
     public void Clear() => _entries.Clear();

@@ -13,7 +13,9 @@ internal static class RawHttp
 {
     public sealed record Answer(int Status, string? ContentType, string Body);
 
-    public static async Task<Answer> SendAsync(int port, string host, string method, string rawTarget, IEnumerable<KeyValuePair<string, string>> headers)
+    /// <param name="close">Ask the server to close after answering (<c>Connection: close</c>). Without it the
+    /// request's own Connection header is the only one (Kestrel hides the names listed beside a close).</param>
+    public static async Task<Answer> SendAsync(int port, string host, string method, string rawTarget, IEnumerable<KeyValuePair<string, string>> headers, bool close = true)
     {
         // An answer never takes this long on loopback; a server that keeps quiet is a failure, not a hang.
         using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
@@ -28,7 +30,7 @@ internal static class RawHttp
             request.Append(name).Append(": ").Append(value).Append("\r\n");
         }
 
-        request.Append("Content-Length: 0\r\nConnection: close\r\n\r\n");
+        request.Append(close ? "Content-Length: 0\r\nConnection: close\r\n\r\n" : "Content-Length: 0\r\n\r\n");
         // Latin-1: each char of the target is sent as the byte of the same value (raw non-ASCII on purpose).
         await stream.WriteAsync(Encoding.Latin1.GetBytes(request.ToString()), deadline.Token);
 
@@ -55,15 +57,34 @@ internal static class RawHttp
             return new Answer(status, contentType, "");
         }
 
-        // Problem documents are short and complete: read to the end of the connection (Connection: close).
+        // Problem documents are short: read to the end of the connection, or of the body when it stays open.
+        var chunked = string.Equals(Header(lines, "Transfer-Encoding"), "chunked", StringComparison.OrdinalIgnoreCase);
+        var length = int.TryParse(Header(lines, "Content-Length"), out var declared) ? declared : -1;
         int more;
-        while ((more = await stream.ReadAsync(chunk, deadline.Token)) > 0)
+        while (!Complete(received, headerEnd + 4, chunked, length) && (more = await stream.ReadAsync(chunk, deadline.Token)) > 0)
         {
             received.AddRange(chunk.AsSpan(0, more));
         }
 
         var body = Encoding.UTF8.GetString(received.GetRange(headerEnd + 4, received.Count - headerEnd - 4).ToArray());
         return new Answer(status, contentType, string.Equals(Header(lines, "Transfer-Encoding"), "chunked", StringComparison.OrdinalIgnoreCase) ? Dechunk(body) : body);
+    }
+
+    private static bool Complete(List<byte> received, int bodyStart, bool chunked, int length)
+    {
+        var body = received.Count - bodyStart;
+        if (length >= 0)
+        {
+            return body >= length;
+        }
+
+        if (!chunked || body < 5)
+        {
+            return false;
+        }
+
+        // The last chunk: "0\r\n\r\n".
+        return received[^5] == '0' && received[^4] == '\r' && received[^3] == '\n' && received[^2] == '\r' && received[^1] == '\n';
     }
 
     private static int IndexOfHeaderEnd(List<byte> bytes)
