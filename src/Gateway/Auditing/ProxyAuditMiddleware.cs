@@ -191,7 +191,7 @@ internal sealed class ProxyAuditMiddleware(RequestDelegate next, IAuditSink audi
             UserName = session?.Who ?? record.ClaimedWho,
             UserId = session?.SupportUser,
             TargetUserName = session?.TargetUser,
-            GrantIds = session?.Access.GrantIdValues,
+            GrantIds = session?.AdmittedBy.Ids,
             Isolation = session?.Isolation,
             Decision = record.IsSupportRequest ? (record.Refusal is null ? "allowed" : "denied") : null,
             SessionId = session?.SessionId,

@@ -58,7 +58,7 @@ internal sealed class SupportTokens(GatewaySigningKey key, IOptions<SupportOptio
     public string BackendToken(SupportSessionFeature session)
     {
         var now = time.GetUtcNow();
-        var cacheKey = (session.Tenant.Value, session.SupportUser, session.TargetUser, session.Isolation, session.SessionId ?? "", session.Access.GrantIdList);
+        var cacheKey = (session.Tenant.Value, session.SupportUser, session.TargetUser, session.Isolation, session.SessionId ?? "", session.AdmittedBy.List);
         if (_backendTokens.TryGetValue(cacheKey, out var cached) && cached.ExpiresAt - now > Options.BackendTokenLifetime / 4)
         {
             return cached.Token;
@@ -71,7 +71,7 @@ internal sealed class SupportTokens(GatewaySigningKey key, IOptions<SupportOptio
             ["act"] = new Dictionary<string, object> { ["sub"] = session.SupportUser },
             ["tenant"] = session.Tenant.Value,
             ["isolation"] = session.Isolation,
-            ["grants"] = session.Access.GrantIdValues.ToArray(),
+            ["grants"] = session.AdmittedBy.Ids.ToArray(),
         };
         if (session.SessionId is not null)
         {

@@ -19,6 +19,8 @@ internal sealed class GrantService(
 {
     private const int MaxUserNameLength = 128;
 
+    private readonly HourlyCounter creations = new();
+
     private GrantsOptions Options => grantsOptions.Value;
 
     /// <summary>Enables support: any user of the tenant (the endpoint's policy has checked the caller belongs to it).</summary>
@@ -80,6 +82,25 @@ internal sealed class GrantService(
         {
             return Outcome<SupportGrant>.Fail(ProblemCode.SupportDisabledForTenant,
                 disabled.Until is { } until ? $"Disabled until {until:O}." : "Disabled until the platform enables it.");
+        }
+
+        // Bounded, so no tenant or user can make every read of the tenant's state, or every support
+        // request's identity, grow without limit. (Concurrent creations may pass a limit by a few.)
+        if (state.ActiveGrants.Count >= Options.MaxActiveGrantsPerTenant)
+        {
+            return Outcome<SupportGrant>.Fail(ProblemCode.GrantLimitReached,
+                $"The tenant has {state.ActiveGrants.Count} active grants, the most allowed ({Options.MaxActiveGrantsPerTenant}); disable one first.");
+        }
+
+        if (state.ActiveGrants.Count(g => g.CreatedBy == caller.Subject) >= Options.MaxActiveGrantsPerUser)
+        {
+            return Outcome<SupportGrant>.Fail(ProblemCode.GrantLimitReached,
+                $"You have {Options.MaxActiveGrantsPerUser} active grants, the most allowed per user; disable one of yours first.");
+        }
+
+        if (!creations.TryCount($"{tenant}/{caller.Subject}", now, Options.MaxGrantCreationsPerUserPerHour, out var retryAfter))
+        {
+            return Outcome<SupportGrant>.Fail(ProblemCode.GrantRateLimited, $"At most {Options.MaxGrantCreationsPerUserPerHour} grants an hour; try again in {Math.Ceiling(retryAfter.TotalMinutes)} minute(s).");
         }
 
         if (request.CloseDate is null)
@@ -256,4 +277,42 @@ internal sealed class GrantService(
     private static bool IsUserName(string name) =>
         name.Length is > 0 and <= MaxUserNameLength && !name.Any(c => char.IsWhiteSpace(c) || char.IsControl(c) || c is '$' or '/');
 
+}
+
+/// <summary>Counts per key in fixed one-hour windows (per instance), holding at most a bounded number of keys.</summary>
+internal sealed class HourlyCounter
+{
+    private const int MaxKeys = 100_000;
+    private static readonly TimeSpan Window = TimeSpan.FromHours(1);
+    private readonly Dictionary<string, (DateTimeOffset Start, int Count)> _counts = new(StringComparer.Ordinal);
+    private readonly Lock _lock = new();
+
+    public bool TryCount(string key, DateTimeOffset now, int limit, out TimeSpan retryAfter)
+    {
+        lock (_lock)
+        {
+            retryAfter = TimeSpan.Zero;
+            if (_counts.Count >= MaxKeys)
+            {
+                foreach (var stale in _counts.Where(c => now - c.Value.Start >= Window).Select(c => c.Key).ToList())
+                {
+                    _counts.Remove(stale);
+                }
+            }
+
+            var (start, count) = _counts.TryGetValue(key, out var entry) && now - entry.Start < Window ? entry : (now, 0);
+            if (count >= limit)
+            {
+                retryAfter = start + Window - now;
+                return false;
+            }
+
+            if (_counts.Count < MaxKeys || _counts.ContainsKey(key))
+            {
+                _counts[key] = (start, count + 1);
+            }
+
+            return true;
+        }
+    }
 }

@@ -26,6 +26,15 @@ internal sealed class GrantsOptions
     /// <summary>Longest free-text reason accepted.</summary>
     public int MaxReasonLength { get; init; } = 1000;
 
+    /// <summary>Most active grants a tenant may hold at once (each new one prolongs access; more would only bloat every read).</summary>
+    public int MaxActiveGrantsPerTenant { get; init; } = 50;
+
+    /// <summary>Most active grants one user of a tenant may hold at once.</summary>
+    public int MaxActiveGrantsPerUser { get; init; } = 5;
+
+    /// <summary>Most grants one user may create per hour (per gateway instance).</summary>
+    public int MaxGrantCreationsPerUserPerHour { get; init; } = 20;
+
     /// <summary>
     /// States that this gateway runs as a single instance, so the embedded in-memory grant store
     /// (used when <c>Redis:Configuration</c> is empty) is acceptable in production. Without it a

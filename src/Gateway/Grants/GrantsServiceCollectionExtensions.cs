@@ -98,6 +98,16 @@ internal sealed record GrantsOptionsValidator(bool Production, bool RedisConfigu
             failures.Add("Grants:MaxDurationHours: from 1 to 8784.");
         }
 
+        if (o.MaxActiveGrantsPerTenant is < 1 or > 1000 || o.MaxActiveGrantsPerUser is < 1 or > 1000 || o.MaxActiveGrantsPerUser > o.MaxActiveGrantsPerTenant)
+        {
+            failures.Add("Grants:MaxActiveGrantsPerTenant, MaxActiveGrantsPerUser: from 1 to 1000, per user at most per tenant.");
+        }
+
+        if (o.MaxGrantCreationsPerUserPerHour is < 1 or > 10_000)
+        {
+            failures.Add("Grants:MaxGrantCreationsPerUserPerHour: from 1 to 10000.");
+        }
+
         if (o.MaxReasonLength is < 0 or > 10_000)
         {
             failures.Add("Grants:MaxReasonLength: from 0 to 10000.");

@@ -8,6 +8,25 @@ internal enum SupportAccessSource
     TenantOverride,
 }
 
+/// <summary>What a request needs from a grant to be let through.</summary>
+internal enum AccessNeed
+{
+    /// <summary>Support access at all (open routes, configuration reads).</summary>
+    Any,
+
+    /// <summary>Access to the tenant's data.</summary>
+    Data,
+
+    /// <summary>Configuration writes.</summary>
+    ConfigWrite,
+}
+
+/// <summary>The ids of the grants that admit a request, and the same joined with commas (a header value).</summary>
+internal sealed record AdmittingGrants(IReadOnlyList<string> Ids)
+{
+    public string List { get; } = string.Join(',', Ids);
+}
+
 /// <summary>One thing that lets support in, with its isolation and end (null: until changed).</summary>
 internal sealed record SupportAccessEntry(SupportAccessSource Source, GrantId? GrantId, bool DenyData, bool DenyConfig, DateTimeOffset? Until, string? Grantor);
 
@@ -37,13 +56,26 @@ internal sealed record SupportAccess(string Tenant, IReadOnlyList<SupportAccessE
 
     public IEnumerable<GrantId> GrantIds => Entries.Where(e => e.GrantId is not null).Select(e => e.GrantId!.Value);
 
-    /// <summary>The grant ids as strings, in entry order.</summary>
-    public IReadOnlyList<string> GrantIdValues { get; } = [.. Entries.Where(e => e.GrantId is not null).Select(e => e.GrantId!.Value.Value)];
+    /// <summary>Most grant ids named as admitting one request (headers, identity token, audit): the list stays small however many grants a tenant has.</summary>
+    public const int MaxAdmittingGrants = 5;
 
-    /// <summary>The grant ids joined with commas (the identity header's value).</summary>
-    public string GrantIdList => _grantIdList ??= string.Join(',', GrantIdValues);
+    private readonly AdmittingGrants?[] _admitting = new AdmittingGrants?[3];
 
-    private string? _grantIdList;
+    /// <summary>
+    /// The grants that let a request with this need through on their own, longest-running first,
+    /// at most <see cref="MaxAdmittingGrants"/>. Computed once per answer (which the read path caches).
+    /// </summary>
+    public AdmittingGrants Admitting(AccessNeed need) =>
+        _admitting[(int)need] ??= new AdmittingGrants([.. Entries
+            .Where(e => e.GrantId is not null && need switch
+            {
+                AccessNeed.Data => !e.DenyData,
+                AccessNeed.ConfigWrite => !e.DenyConfig,
+                _ => true,
+            })
+            .OrderByDescending(e => e.Until ?? DateTimeOffset.MaxValue)
+            .Take(MaxAdmittingGrants)
+            .Select(e => e.GrantId!.Value.Value)]);
 
     /// <summary>Sessions of this tenant ended by logout (their tokens are refused until they expire).</summary>
     public IReadOnlySet<string> RevokedSessions { get; init; } = new HashSet<string>(StringComparer.Ordinal);

@@ -29,7 +29,7 @@ internal readonly record struct SupportRequestFacts(
     string? DesignatedAdmin);
 
 /// <summary>The answer: allowed (with the user acted as), or the problem to refuse with and why.</summary>
-internal readonly record struct SupportVerdict(ProblemCode? Problem, string Reason, string? TargetUser, string? Detail = null)
+internal readonly record struct SupportVerdict(ProblemCode? Problem, string Reason, string? TargetUser, string? Detail = null, AccessNeed Need = AccessNeed.Any)
 {
     public bool Allowed => Problem is null;
 }
@@ -76,8 +76,16 @@ internal static class SupportAuthorizer
         }
 
         var verdict = RouteVerdict(route.Class, facts.Method, facts.IsUpgrade, access.DenyData, access.DenyConfig);
-        return verdict with { TargetUser = target };
+        return verdict with { TargetUser = target, Need = Need(route.Class, facts.Method, facts.IsUpgrade) };
     }
+
+    /// <summary>Which grants can admit such a request on their own (the ones named as admitting it).</summary>
+    private static AccessNeed Need(RouteClass routeClass, string method, bool upgrade) => routeClass switch
+    {
+        RouteClass.Data => AccessNeed.Data,
+        RouteClass.Config when upgrade || !IsRead(method) => AccessNeed.ConfigWrite,
+        _ => AccessNeed.Any,
+    };
 
     /// <summary>Route class against isolation (permissions add up over the tenant's entries: the access carries the effective isolation).</summary>
     private static SupportVerdict RouteVerdict(RouteClass routeClass, string method, bool upgrade, bool denyData, bool denyConfig) => routeClass switch

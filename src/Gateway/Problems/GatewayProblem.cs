@@ -81,6 +81,10 @@ internal sealed record ProblemCode(string Value, int Status, string Title)
         new("grant.not_active", StatusCodes.Status409Conflict, "The support grant is not active");
     public static readonly ProblemCode GrantNotOwner =
         new("grant.not_owner", StatusCodes.Status403Forbidden, "Only the grant's creator or a tenant admin may disable it");
+    public static readonly ProblemCode GrantLimitReached =
+        new("grant.limit_reached", StatusCodes.Status409Conflict, "Too many active support grants");
+    public static readonly ProblemCode GrantRateLimited =
+        new("grant.rate_limited", StatusCodes.Status429TooManyRequests, "Too many support grants created; try again later");
     public static readonly ProblemCode GrantorRequiresAdmin =
         new("grant.grantor_requires_admin", StatusCodes.Status403Forbidden, "Naming another user as grantor requires tenant admin");
     public static readonly ProblemCode SupportDisabledForTenant =

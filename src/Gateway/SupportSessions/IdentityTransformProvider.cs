@@ -82,7 +82,7 @@ internal sealed class IdentityTransformProvider(IOptions<SupportOptions> options
         headers.TryAddWithoutValidation(_userHeader, session.TargetUser);
         headers.TryAddWithoutValidation(_supportUserHeader, session.SupportUser);
         headers.TryAddWithoutValidation(_isolationHeader, session.Isolation);
-        headers.TryAddWithoutValidation(_grantsHeader, session.Access.GrantIdList);
+        headers.TryAddWithoutValidation(_grantsHeader, session.AdmittedBy.List);
         headers.TryAddWithoutValidation(_identityTokenHeader, tokens.BackendToken(session));
         return ValueTask.CompletedTask;
     }

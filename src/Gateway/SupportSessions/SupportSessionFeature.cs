@@ -5,7 +5,8 @@ using Gateway.Tenancy;
 namespace Gateway.SupportSessions;
 
 /// <summary>
-/// An admitted support request: set on <see cref="HttpContext.Features"/> by
+/// An admitted support request (<see cref="AdmittedBy"/>: the grants that let it through, a
+/// bounded list): set on <see cref="HttpContext.Features"/> by
 /// <see cref="SupportSessionsMiddleware"/> once the one decision allowed it; read by the identity
 /// transform and the audit record.
 /// </summary>
@@ -16,7 +17,8 @@ internal sealed record SupportSessionFeature(
     SupportAccess Access,
     SupportCredentialKind Credential,
     string? SessionId,
-    SupportRoutePolicy Route)
+    SupportRoutePolicy Route,
+    AdmittingGrants AdmittedBy)
 {
     /// <summary>The audit "who": <c>jill$john</c>.</summary>
     public string Who { get; } = $"{SupportUser}${TargetUser}";

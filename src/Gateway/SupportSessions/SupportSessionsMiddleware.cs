@@ -118,7 +118,7 @@ internal sealed partial class SupportSessionsMiddleware(
             return;
         }
 
-        var session = new SupportSessionFeature(tenant, user.Name, verdict.TargetUser!, access, credentials.Kind, identity.SessionId, route);
+        var session = new SupportSessionFeature(tenant, user.Name, verdict.TargetUser!, access, credentials.Kind, identity.SessionId, route, access.Admitting(verdict.Need));
         record.Admitted(session, reservation);
         context.Features.Set(session);
         using (live.Register(context, session, IsUpgrade(context)))

@@ -62,6 +62,8 @@ internal sealed class GatewayHost : IAsyncDisposable
             $"--Audit:SpoolDirectory={Path.Combine(config.LogDirectory, "spool")}",
         };
         args.AddRange(clusterAddresses.Select(c => $"--ReverseProxy:Clusters:{c.Key}:Destinations:primary:Address={c.Value}"));
+        // Tests create far more grants than anyone would by hand; the limits have tests of their own.
+        args.AddRange(["--Grants:MaxGrantCreationsPerUserPerHour=10000", "--Grants:MaxActiveGrantsPerUser=50"]);
         args.AddRange(extraArgs ?? []);
 
         try
