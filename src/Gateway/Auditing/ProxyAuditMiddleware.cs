@@ -122,18 +122,39 @@ internal sealed class ProxyAuditMiddleware(RequestDelegate next, IAuditSink audi
             return query;
         }
 
-        var parts = query.Split('&');
-        for (var i = 0; i < parts.Length; i++)
+        // '&' and ';' both separate parameters (some frameworks split on either): each part is
+        // judged on its own, and the separators are kept as they were.
+        var result = new System.Text.StringBuilder(query.Length);
+        var start = 0;
+        while (start <= query.Length)
         {
-            var equals = parts[i].IndexOf('=', StringComparison.Ordinal);
-            var name = Uri.UnescapeDataString((equals < 0 ? parts[i] : parts[i][..equals]).Replace('+', ' ')).Trim();
-            if (equals >= 0 && SecretParameters.Contains(name, StringComparer.OrdinalIgnoreCase))
+            var end = query.IndexOfAny(['&', ';'], start);
+            var part = end < 0 ? query[start..] : query[start..end];
+            var equals = part.IndexOf('=', StringComparison.Ordinal);
+            var name = UnescapeLeniently((equals < 0 ? part : part[..equals]).Replace('+', ' ')).Trim();
+            result.Append(equals >= 0 && SecretParameters.Contains(name, StringComparer.OrdinalIgnoreCase) ? part[..(equals + 1)] + "REDACTED" : part);
+            if (end < 0)
             {
-                parts[i] = parts[i][..(equals + 1)] + "REDACTED";
+                break;
             }
+
+            result.Append(query[end]);
+            start = end + 1;
         }
 
-        return string.Join('&', parts);
+        return result.ToString();
+    }
+
+    private static string UnescapeLeniently(string value)
+    {
+        try
+        {
+            return Uri.UnescapeDataString(value);
+        }
+        catch (UriFormatException)
+        {
+            return value;
+        }
     }
 
     private static bool MayNameASecret(string query)

@@ -10,7 +10,8 @@ using Microsoft.Extensions.Options;
 namespace Gateway.Authentication;
 
 /// <summary>Who a support request is: the support user, whom they asked to act as, and their session; or why that is not known.</summary>
-internal readonly record struct SupportIdentity(SupportUser? User, string? RequestedTarget, string? SessionId, ProblemCode? Problem, TimeSpan? RetryAfter = null)
+/// <param name="CredentialFingerprint">A session token's record of the password it was issued under (null for Basic).</param>
+internal readonly record struct SupportIdentity(SupportUser? User, string? RequestedTarget, string? SessionId, ProblemCode? Problem, TimeSpan? RetryAfter = null, string? CredentialFingerprint = null)
 {
     public static SupportIdentity Refuse(ProblemCode problem, TimeSpan? retryAfter = null) => new(null, null, null, problem, retryAfter);
 }
@@ -118,7 +119,7 @@ internal sealed partial class SupportAuthenticator(
             }
         }
 
-        if (claims is not { TargetUser: { } target, Tenant: { } tokenTenant, SessionId: { } sessionId, SupportUser: { } supportUser })
+        if (claims is not { TargetUser: { } target, Tenant: { } tokenTenant, SessionId: { } sessionId, SupportUser: { } supportUser, CredentialFingerprint: { } fingerprint })
         {
             return SupportIdentity.Refuse(ProblemCode.SupportSessionInvalid);
         }
@@ -130,7 +131,7 @@ internal sealed partial class SupportAuthenticator(
 
         // The directory may have changed since the token was issued: the user must still exist.
         return directory.TryFind(supportUser, out var user)
-            ? new SupportIdentity(user, target, sessionId, null)
+            ? new SupportIdentity(user, target, sessionId, null, CredentialFingerprint: fingerprint)
             : SupportIdentity.Refuse(ProblemCode.SupportSessionInvalid);
     }
 

@@ -106,7 +106,7 @@ internal static class SupportEndpoints
         }
 
         var target = verdict.TargetUser!;
-        var token = tokens.MintSession(tenant.Value, user.Name, target, access.Until);
+        var token = tokens.MintSession(tenant.Value, user, target, access.Until);
         authenticator.AuditLogin(http, $"{user.Name}${target}", user.Name, tenant, "success", null, token.SessionId);
         var lifetime = (long)Math.Max(0, (token.ExpiresAt - time.GetUtcNow()).TotalSeconds);
         http.Response.Headers.CacheControl = "no-store";

@@ -24,7 +24,7 @@ internal sealed class SupportTokens(GatewaySigningKey key, IOptions<SupportOptio
 
     private SupportOptions Options => options.Value;
 
-    public SessionToken MintSession(string tenant, string supportUser, string targetUser, DateTimeOffset? grantEnds)
+    public SessionToken MintSession(string tenant, SupportUser supportUser, string targetUser, DateTimeOffset? grantEnds)
     {
         var now = time.GetUtcNow();
         var expires = now + Options.SessionLifetime;
@@ -44,10 +44,11 @@ internal sealed class SupportTokens(GatewaySigningKey key, IOptions<SupportOptio
             Claims = new Dictionary<string, object>
             {
                 ["sub"] = targetUser,
-                ["act"] = new Dictionary<string, object> { ["sub"] = supportUser },
+                ["act"] = new Dictionary<string, object> { ["sub"] = supportUser.Name },
                 ["tenant"] = tenant,
                 ["sid"] = sessionId,
                 ["jti"] = sessionId,
+                ["cfp"] = supportUser.CredentialFingerprint,
             },
             SigningCredentials = key.Credentials,
         });

@@ -15,6 +15,14 @@ namespace Gateway.Authentication;
 /// </summary>
 internal sealed record SupportUser(string Name, string PasswordHash, bool Global, IReadOnlySet<string> Tenants)
 {
+    /// <summary>
+    /// Stands for the user's current password in session tokens (<c>cfp</c>): a token whose value
+    /// differs was issued before a password change and is refused, on every instance that reads
+    /// the same directory. Derived from the stored hash, never from the password.
+    /// </summary>
+    public string CredentialFingerprint { get; } =
+        Convert.ToBase64String(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(PasswordHash)), 0, 12);
+
     public bool IsPermittedFor(string tenant) => Global || Tenants.Contains(tenant);
 
     // The generated record ToString would print the hash into any log line that formats a user.

@@ -70,7 +70,7 @@ internal sealed class GrantIdJsonConverter : JsonConverter<GrantId>
         writer.WriteStringValue(value.Value);
 }
 
-[JsonConverter(typeof(JsonStringEnumConverter<GrantStatus>))]
+[JsonConverter(typeof(StrictEnumConverter<GrantStatus>))]
 internal enum GrantStatus
 {
     [JsonStringEnumMemberName("active")]
@@ -138,7 +138,7 @@ internal sealed record PlatformSupportSettings
     public bool DefaultDenyConfig { get; init; } = true;
 }
 
-[JsonConverter(typeof(JsonStringEnumConverter<TenantOverrideMode>))]
+[JsonConverter(typeof(StrictEnumConverter<TenantOverrideMode>))]
 internal enum TenantOverrideMode
 {
     [JsonStringEnumMemberName("inherit")]
@@ -175,3 +175,7 @@ internal sealed record TenantSupportState(
     /// <summary>Ids of the tenant's support sessions ended by logout whose tokens have not expired yet.</summary>
     public IReadOnlySet<string> RevokedSessions { get; init; } = new HashSet<string>(StringComparer.Ordinal);
 }
+
+/// <summary>Enums as their names only: a number (<c>{"mode":3}</c>) is not a value of the API, defined or not.</summary>
+internal sealed class StrictEnumConverter<TEnum>() : JsonStringEnumConverter<TEnum>(namingPolicy: null, allowIntegerValues: false)
+    where TEnum : struct, Enum;

@@ -17,6 +17,7 @@ namespace Gateway.Policy;
 /// <param name="Route">The matched route's compiled policy; null when admission to the tenant alone is asked (the login endpoint).</param>
 /// <param name="IsUpgrade">A protocol upgrade (WebSocket) or tunnel: a two-way channel, a write wherever writes are refused.</param>
 /// <param name="DesignatedAdmin">The tenant's designated admin, whom <c>jill$</c> acts as when no grant names a grantor.</param>
+/// <param name="CredentialFingerprint">For a session token: the user's password as it was when the session began (see <see cref="SupportUser.CredentialFingerprint"/>).</param>
 internal readonly record struct SupportRequestFacts(
     TenantId Tenant,
     SupportUser User,
@@ -26,7 +27,8 @@ internal readonly record struct SupportRequestFacts(
     SupportRoutePolicy? Route,
     string Method,
     bool IsUpgrade,
-    string? DesignatedAdmin);
+    string? DesignatedAdmin,
+    string? CredentialFingerprint = null);
 
 /// <summary>The answer: allowed (with the user acted as), or the problem to refuse with and why.</summary>
 internal readonly record struct SupportVerdict(ProblemCode? Problem, string Reason, string? TargetUser, string? Detail = null, AccessNeed Need = AccessNeed.Any)
@@ -61,6 +63,11 @@ internal static class SupportAuthorizer
         if (facts.SessionId is not null && access.IsSessionRevoked(facts.SessionId))
         {
             return Refuse(ProblemCode.SupportSessionEnded, "the support session has ended");
+        }
+
+        if (facts.CredentialFingerprint is { } fingerprint && fingerprint != facts.User.CredentialFingerprint)
+        {
+            return Refuse(ProblemCode.SupportSessionEnded, "the support user's password changed after the session began");
         }
 
         // jill$ acts as a grant's grantor (the longest-running grant that names one), else the tenant's designated admin.

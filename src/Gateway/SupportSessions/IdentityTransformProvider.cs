@@ -79,12 +79,41 @@ internal sealed class IdentityTransformProvider(IOptions<SupportOptions> options
 
         headers.Authorization = null;
         headers.TryAddWithoutValidation(_tenantHeader, session.Tenant.Value);
-        headers.TryAddWithoutValidation(_userHeader, session.TargetUser);
-        headers.TryAddWithoutValidation(_supportUserHeader, session.SupportUser);
+        headers.TryAddWithoutValidation(_userHeader, HeaderValue(session.TargetUser));
+        headers.TryAddWithoutValidation(_supportUserHeader, HeaderValue(session.SupportUser));
         headers.TryAddWithoutValidation(_isolationHeader, session.Isolation);
         headers.TryAddWithoutValidation(_grantsHeader, session.AdmittedBy.List);
         headers.TryAddWithoutValidation(_identityTokenHeader, tokens.BackendToken(session));
         return ValueTask.CompletedTask;
+    }
+
+    /// <summary>
+    /// A user name as a header value: as it is when it is printable ASCII, else in the RFC 8187
+    /// extended form (<c>UTF-8''j%C3%B6rg</c>), since HTTP header values are ASCII. The identity
+    /// token carries the name itself.
+    /// </summary>
+    internal static string HeaderValue(string name)
+    {
+        if (!name.AsSpan().ContainsAnyExceptInRange((char)0x21, (char)0x7E))
+        {
+            return name;
+        }
+
+        var encoded = new System.Text.StringBuilder("UTF-8''", 7 + (name.Length * 3));
+        foreach (var b in System.Text.Encoding.UTF8.GetBytes(name))
+        {
+            // RFC 8187 attr-char: ALPHA / DIGIT / "!" / "#" / "$" / "&" / "+" / "-" / "." / "^" / "_" / "`" / "|" / "~"
+            if (char.IsAsciiLetterOrDigit((char)b) || "!#$&+-.^_`|~".Contains((char)b))
+            {
+                encoded.Append((char)b);
+            }
+            else
+            {
+                encoded.Append('%').Append(b.ToString("X2", System.Globalization.CultureInfo.InvariantCulture));
+            }
+        }
+
+        return encoded.ToString();
     }
 
     /// <summary>Drops the gateway's session cookie from the Cookie header, keeping the tenant app's own cookies.</summary>

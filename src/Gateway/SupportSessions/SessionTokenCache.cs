@@ -11,14 +11,15 @@ namespace Gateway.SupportSessions;
 /// verifies it: the impersonated user (<c>sub</c>), the tenant, the session id (<c>sid</c>) and
 /// the support user (<c>act.sub</c>). A null field means the token lacks it (refused later).
 /// </summary>
-internal sealed record SessionTokenClaims(string? TargetUser, string? Tenant, string? SessionId, string? SupportUser, DateTimeOffset Expires)
+internal sealed record SessionTokenClaims(string? TargetUser, string? Tenant, string? SessionId, string? SupportUser, DateTimeOffset Expires, string? CredentialFingerprint = null)
 {
     public static SessionTokenClaims From(ClaimsPrincipal principal, DateTimeOffset expires) => new(
         principal.FindFirst("sub")?.Value,
         principal.FindFirst("tenant")?.Value,
         principal.FindFirst("sid")?.Value,
         ActorSubject(principal.FindFirst("act")?.Value),
-        expires);
+        expires,
+        principal.FindFirst("cfp")?.Value);
 
     /// <summary>The RFC 8693 <c>act</c> claim is a JSON object; its <c>sub</c> is the support user.</summary>
     public static string? ActorSubject(string? act)

@@ -18,7 +18,8 @@ internal sealed record SupportSessionFeature(
     SupportCredentialKind Credential,
     string? SessionId,
     SupportRoutePolicy Route,
-    AdmittingGrants AdmittedBy)
+    AdmittingGrants AdmittedBy,
+    string? CredentialFingerprint)
 {
     /// <summary>The audit "who": <c>jill$john</c>.</summary>
     public string Who { get; } = $"{SupportUser}${TargetUser}";

@@ -97,7 +97,7 @@ internal sealed partial class SupportSessionsMiddleware(
 
         var verdict = SupportAuthorizer.Decide(new SupportRequestFacts(
             tenant, user, identity.RequestedTarget, identity.SessionId, access, route,
-            context.Request.Method, IsUpgrade(context), tenancy.Value.Tenants[tenant.Value].DesignatedAdmin));
+            context.Request.Method, IsUpgrade(context), tenancy.Value.Tenants[tenant.Value].DesignatedAdmin, identity.CredentialFingerprint));
         if (!verdict.Allowed)
         {
             if (verdict.Problem == ProblemCode.SupportNotPermitted || verdict.Problem == ProblemCode.SupportNoGrant)
@@ -118,7 +118,7 @@ internal sealed partial class SupportSessionsMiddleware(
             return;
         }
 
-        var session = new SupportSessionFeature(tenant, user.Name, verdict.TargetUser!, access, credentials.Kind, identity.SessionId, route, access.Admitting(verdict.Need));
+        var session = new SupportSessionFeature(tenant, user.Name, verdict.TargetUser!, access, credentials.Kind, identity.SessionId, route, access.Admitting(verdict.Need), identity.CredentialFingerprint);
         record.Admitted(session, reservation);
         context.Features.Set(session);
         using (live.Register(context, session, IsUpgrade(context)))
