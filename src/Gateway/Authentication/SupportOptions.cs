@@ -20,8 +20,16 @@ internal sealed class SupportOptions
     /// <summary>Longest a session token lives; never beyond the grant that covers it.</summary>
     public TimeSpan SessionLifetime { get; init; } = TimeSpan.FromHours(1);
 
-    /// <summary>Lifetime of the identity token forwarded to the backend (reused while more than a quarter remains).</summary>
+    /// <summary>Lifetime of the identity token forwarded to the backend.</summary>
     public TimeSpan BackendTokenLifetime { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// <c>request</c> (default): a new identity token per request, bound to it by <c>jti</c>,
+    /// <c>htm</c> and <c>htu</c> (one ES256 signature per support request). <c>session</c>: one token
+    /// per identity, reused while more than a quarter of its life remains (no signature per
+    /// request; a leaked token can be replayed to the app within its lifetime).
+    /// </summary>
+    public IdentityTokenBinding IdentityTokenBinding { get; init; } = IdentityTokenBinding.Request;
 
     /// <summary>
     /// The gateway's ES256 signing key (PEM, EC P-256 private key) shared by every instance.
@@ -78,6 +86,12 @@ internal sealed class SupportOptions
 
     /// <summary>How often live support connections (WebSocket, SSE, downloads) are re-checked against their grant.</summary>
     public TimeSpan LiveSessionCheckInterval { get; init; } = TimeSpan.FromSeconds(1);
+}
+
+internal enum IdentityTokenBinding
+{
+    Request,
+    Session,
 }
 
 internal sealed class SupportOptionsValidator(IConfiguration configuration) : IValidateOptions<SupportOptions>
@@ -155,6 +169,11 @@ internal sealed class SupportOptionsValidator(IConfiguration configuration) : IV
         if (o.MaxConcurrentPasswordChecks is < 1 or > 1024)
         {
             failures.Add("Support:MaxConcurrentPasswordChecks: from 1 to 1024.");
+        }
+
+        if (!Enum.IsDefined(o.IdentityTokenBinding))
+        {
+            failures.Add("Support:IdentityTokenBinding: request or session.");
         }
 
         if (o.LiveSessionCheckInterval <= TimeSpan.Zero || o.LiveSessionCheckInterval > TimeSpan.FromSeconds(10))

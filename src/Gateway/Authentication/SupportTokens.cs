@@ -55,10 +55,26 @@ internal sealed class SupportTokens(GatewaySigningKey key, IOptions<SupportOptio
         return new SessionToken(token, sessionId, expires);
     }
 
-    /// <summary>The identity token for the backend, reused while it has more than a quarter of its life left.</summary>
-    public string BackendToken(SupportSessionFeature session)
+    /// <summary>
+    /// The identity token for the backend. Bound to its request by default
+    /// (<see cref="IdentityTokenBinding.Request"/>): a unique <c>jti</c>, and <c>htm</c>/<c>htu</c> naming
+    /// the method and target it was minted for (as DPoP does), so a token an app leaks (an open route
+    /// that echoes it, a log line) cannot be replayed against another route or method. With
+    /// <see cref="IdentityTokenBinding.Session"/> one token per identity is reused while more than a
+    /// quarter of its life remains: no signature per request, replayable within its lifetime.
+    /// </summary>
+    public string BackendToken(SupportSessionFeature session, string method, string target)
     {
         var now = time.GetUtcNow();
+        if (Options.IdentityTokenBinding == IdentityTokenBinding.Request)
+        {
+            var claims = IdentityClaims(session);
+            claims["jti"] = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
+            claims["htm"] = method;
+            claims["htu"] = target;
+            return Sign(claims, now, now + Options.BackendTokenLifetime);
+        }
+
         var cacheKey = (session.Tenant.Value, session.SupportUser, session.TargetUser, session.Isolation, session.SessionId ?? "", session.AdmittedBy.List);
         if (_backendTokens.TryGetValue(cacheKey, out var cached) && cached.ExpiresAt - now > Options.BackendTokenLifetime / 4)
         {
@@ -66,6 +82,18 @@ internal sealed class SupportTokens(GatewaySigningKey key, IOptions<SupportOptio
         }
 
         var expires = now + Options.BackendTokenLifetime;
+        var token = Sign(IdentityClaims(session), now, expires);
+        if (_backendTokens.Count > 10_000)
+        {
+            _backendTokens.Clear();
+        }
+
+        _backendTokens[cacheKey] = (token, expires);
+        return token;
+    }
+
+    private static Dictionary<string, object> IdentityClaims(SupportSessionFeature session)
+    {
         var claims = new Dictionary<string, object>
         {
             ["sub"] = session.TargetUser,
@@ -79,7 +107,11 @@ internal sealed class SupportTokens(GatewaySigningKey key, IOptions<SupportOptio
             claims["sid"] = session.SessionId;
         }
 
-        var token = _handler.CreateToken(new SecurityTokenDescriptor
+        return claims;
+    }
+
+    private string Sign(Dictionary<string, object> claims, DateTimeOffset now, DateTimeOffset expires) =>
+        _handler.CreateToken(new SecurityTokenDescriptor
         {
             Issuer = Options.Issuer,
             Audience = Options.BackendAudience,
@@ -89,14 +121,6 @@ internal sealed class SupportTokens(GatewaySigningKey key, IOptions<SupportOptio
             Claims = claims,
             SigningCredentials = key.Credentials,
         });
-        if (_backendTokens.Count > 10_000)
-        {
-            _backendTokens.Clear();
-        }
-
-        _backendTokens[cacheKey] = (token, expires);
-        return token;
-    }
 
     private static string NewSessionId() => "s_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
 }

@@ -83,8 +83,23 @@ internal sealed class IdentityTransformProvider(IOptions<SupportOptions> options
         headers.TryAddWithoutValidation(_supportUserHeader, HeaderValue(session.SupportUser));
         headers.TryAddWithoutValidation(_isolationHeader, session.Isolation);
         headers.TryAddWithoutValidation(_grantsHeader, session.AdmittedBy.List);
-        headers.TryAddWithoutValidation(_identityTokenHeader, tokens.BackendToken(session));
+        headers.TryAddWithoutValidation(_identityTokenHeader, tokens.BackendToken(session, context.HttpContext.Request.Method, TargetUri(context)));
         return ValueTask.CompletedTask;
+    }
+
+    /// <summary>The URI the backend is sent, without the query (DPoP's <c>htu</c>).</summary>
+    private static string TargetUri(RequestTransformContext context)
+    {
+        if (context.ProxyRequest.RequestUri is { } uri)
+        {
+            // As sent (the raw-target transform keeps the client's encoding): cut at the query.
+            var sent = uri.OriginalString;
+            var query = sent.IndexOf('?', StringComparison.Ordinal);
+            return query < 0 ? sent : sent[..query];
+        }
+
+        var prefix = context.DestinationPrefix.EndsWith('/') ? context.DestinationPrefix[..^1] : context.DestinationPrefix;
+        return prefix + context.Path.ToUriComponent();
     }
 
     /// <summary>
