@@ -43,7 +43,7 @@ namespace Gateway.Grants;
 /// touch keys derived from their arguments, which Redis Cluster does not allow.
 /// Do not set a <c>ChannelPrefix</c> on the multiplexer: the scripts publish on the bare channel.
 /// </summary>
-internal sealed partial class RedisGrantStore : IGrantStore, IDisposable
+internal sealed class RedisGrantStore : IGrantStore, IDisposable
 {
     /// <summary>Allowance for the gateway's and Redis's clocks disagreeing, in write deadlines (see <see cref="NotAfter"/>).</summary>
     private static readonly TimeSpan MaxClockSkew = TimeSpan.FromSeconds(1);
@@ -53,7 +53,7 @@ internal sealed partial class RedisGrantStore : IGrantStore, IDisposable
     private readonly RedisInvalidationChannel _invalidations;
     private readonly GrantsOptions _options;
     private readonly TimeProvider _time;
-    private readonly ILogger<RedisGrantStore> _logger;
+    private readonly RedisBudget _budget;
 
     public RedisGrantStore(
         IConnectionMultiplexer redis,
@@ -66,7 +66,7 @@ internal sealed partial class RedisGrantStore : IGrantStore, IDisposable
         _scripts = new RedisGrantScripts(redisOptions.Value.KeyPrefix);
         _options = grantsOptions.Value;
         _time = time;
-        _logger = logger;
+        _budget = new RedisBudget(_options.StoreTimeout, logger);
         _invalidations = new RedisInvalidationChannel(redis, _scripts.ChannelName, _options.StoreTimeout, time, logger);
     }
 
@@ -287,66 +287,10 @@ internal sealed partial class RedisGrantStore : IGrantStore, IDisposable
     /// <summary>The revocation time as the record stores it ("o": exact, with its offset).</summary>
     private static string Timestamp(DateTimeOffset at) => at.ToString("o", CultureInfo.InvariantCulture);
 
-    /// <summary>
-    /// Runs one Redis call within the store budget and interprets its reply. Caller cancellation
-    /// propagates; every other failure (timeout, connection, server error, a reply that cannot be
-    /// read) becomes <see cref="GrantStoreUnavailableException"/>.
-    /// </summary>
-    private async Task<T> RunAsync<TReply, T>(string operation, Func<Task<TReply>> call, Func<TReply, T> interpret, CancellationToken cancellationToken)
-    {
-        cancellationToken.ThrowIfCancellationRequested();
-        Task<TReply> task;
-        try
-        {
-            task = call();
-        }
-        catch (Exception ex)
-        {
-            throw Unavailable(operation, ex);
-        }
+    private Task<T> RunAsync<TReply, T>(string operation, Func<Task<TReply>> call, Func<TReply, T> interpret, CancellationToken cancellationToken) =>
+        _budget.RunAsync(operation, call, interpret, cancellationToken);
 
-        TReply reply;
-        try
-        {
-            reply = await task.WaitAsync(_options.StoreTimeout, cancellationToken);
-        }
-        catch (TimeoutException ex) when (!task.IsCompleted)
-        {
-            // The command stays queued in the multiplexer; nobody waits for its outcome.
-            Observe(task);
-            LogUnavailable(_logger, operation, "timeout", null);
-            throw new GrantStoreUnavailableException(
-                $"The grant store (Redis) did not answer {operation} within {_options.StoreTimeout.TotalMilliseconds:0} ms.", ex);
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            Observe(task);
-            throw;
-        }
-        catch (Exception ex)
-        {
-            throw Unavailable(operation, ex);
-        }
-
-        try
-        {
-            return interpret(reply);
-        }
-        catch (Exception ex)
-        {
-            // Unreadable data must not pass for "no grant": fail closed.
-            throw Unavailable(operation, ex);
-        }
-    }
-
-    private GrantStoreUnavailableException Unavailable(string operation, Exception ex)
-    {
-        var message = $"The grant store (Redis) failed on {operation} (budget {_options.StoreTimeout.TotalMilliseconds:0} ms): {ex.GetType().Name}: {ex.Message}";
-        LogUnavailable(_logger, operation, ex.GetType().Name, ex);
-        return new GrantStoreUnavailableException(message, ex);
-    }
-
-    private static RedisResult[] Items(RedisResult reply, int minimum = 0)
+    internal static RedisResult[] Items(RedisResult reply, int minimum = 0)
     {
         var items = reply.IsNull ? null : (RedisResult[]?)reply;
         return items is not null && items.Length >= minimum
@@ -357,11 +301,8 @@ internal sealed partial class RedisGrantStore : IGrantStore, IDisposable
     private static SupportGrant[] Grants(RedisResult reply) =>
         Array.ConvertAll(Items(reply), item => Parse((RedisValue)item, Json.SupportGrant));
 
-    private static T Parse<T>(RedisValue value, JsonTypeInfo<T> type) =>
+    internal static T Parse<T>(RedisValue value, JsonTypeInfo<T> type) =>
         JsonSerializer.Deserialize((byte[])value!, type) ?? throw new JsonException("A stored value is JSON null.");
-
-    [LoggerMessage(EventId = 1303, Level = LogLevel.Debug, Message = "Grant store call {Operation} failed: {Reason}")]
-    private static partial void LogUnavailable(ILogger logger, string operation, string reason, Exception? exception);
 
     private static GrantStoreJsonContext Json => GrantStoreJsonContext.Default;
 }
