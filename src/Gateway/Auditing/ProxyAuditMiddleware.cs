@@ -48,6 +48,14 @@ internal sealed class ProxyCallRecord(long started)
 
     public void Refused(ProblemCode problem) => Refusal = problem.Value;
 
+    /// <summary>The path as the client sent it (raw, without the query), as records keep it.</summary>
+    public string PathForRecords(HttpContext context)
+    {
+        var raw = context.Features.Get<IHttpRequestFeature>()?.RawTarget ?? context.Request.Path.Value ?? "/";
+        var query = raw.IndexOf('?', StringComparison.Ordinal);
+        return AuditValues.Cap(query < 0 ? raw : raw[..query], 1024);
+    }
+
     public void Admitted(SupportSessionFeature session, IAuditReservation reservation)
     {
         Session = session;

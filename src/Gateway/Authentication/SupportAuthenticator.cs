@@ -11,7 +11,8 @@ namespace Gateway.Authentication;
 
 /// <summary>Who a support request is: the support user, whom they asked to act as, and their session; or why that is not known.</summary>
 /// <param name="CredentialFingerprint">A session token's record of the password it was issued under (null for Basic).</param>
-internal readonly record struct SupportIdentity(SupportUser? User, string? RequestedTarget, string? SessionId, ProblemCode? Problem, TimeSpan? RetryAfter = null, string? CredentialFingerprint = null)
+/// <param name="SessionExpires">When a session token expires (null for Basic).</param>
+internal readonly record struct SupportIdentity(SupportUser? User, string? RequestedTarget, string? SessionId, ProblemCode? Problem, TimeSpan? RetryAfter = null, string? CredentialFingerprint = null, DateTimeOffset? SessionExpires = null)
 {
     public static SupportIdentity Refuse(ProblemCode problem, TimeSpan? retryAfter = null) => new(null, null, null, problem, retryAfter);
 }
@@ -131,7 +132,7 @@ internal sealed partial class SupportAuthenticator(
 
         // The directory may have changed since the token was issued: the user must still exist.
         return directory.TryFind(supportUser, out var user)
-            ? new SupportIdentity(user, target, sessionId, null, CredentialFingerprint: fingerprint)
+            ? new SupportIdentity(user, target, sessionId, null, CredentialFingerprint: fingerprint, SessionExpires: claims.Expires)
             : SupportIdentity.Refuse(ProblemCode.SupportSessionInvalid);
     }
 

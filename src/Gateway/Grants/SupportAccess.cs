@@ -28,7 +28,11 @@ internal sealed record AdmittingGrants(IReadOnlyList<string> Ids)
 }
 
 /// <summary>One thing that lets support in, with its isolation and end (null: until changed).</summary>
-internal sealed record SupportAccessEntry(SupportAccessSource Source, GrantId? GrantId, bool DenyData, bool DenyConfig, DateTimeOffset? Until, string? Grantor);
+internal sealed record SupportAccessEntry(SupportAccessSource Source, GrantId? GrantId, bool DenyData, bool DenyConfig, DateTimeOffset? Until, string? Grantor)
+{
+    /// <summary>How a session records what it was admitted under: the grant id, <c>platform</c> or <c>tenant-override</c>.</summary>
+    public string Key { get; } = GrantId?.Value ?? (Source == SupportAccessSource.Platform ? "platform" : "tenant-override");
+}
 
 /// <summary>
 /// The answer of the read path for a tenant: is support active, through what, with which
@@ -55,6 +59,23 @@ internal sealed record SupportAccess(string Tenant, IReadOnlyList<SupportAccessE
     public string? LongestGrantor { get; } = Entries.Where(e => e.Grantor is not null).OrderByDescending(e => e.Until).Select(e => e.Grantor).FirstOrDefault();
 
     public IEnumerable<GrantId> GrantIds => Entries.Where(e => e.GrantId is not null).Select(e => e.GrantId!.Value);
+
+    /// <summary>The keys of every entry (see <see cref="SupportAccessEntry.Key"/>).</summary>
+    public IReadOnlyList<string> EntryKeys { get; } = [.. Entries.Select(e => e.Key)];
+
+    /// <summary>Whether any of these keys is still one of the tenant's entries.</summary>
+    public bool StillHasAny(IReadOnlyCollection<string> keys)
+    {
+        foreach (var entry in Entries)
+        {
+            if (keys.Contains(entry.Key))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 
     /// <summary>Most grant ids named as admitting one request (headers, identity token, audit): the list stays small however many grants a tenant has.</summary>
     public const int MaxAdmittingGrants = 5;

@@ -59,7 +59,7 @@ internal static class ConfigDirectory
 
     /// <summary>The sections a settings file may hold; anything else is a typo or a setting of another program.</summary>
     public static readonly string[] KnownSections =
-        ["Urls", "Gateway", "Grants", "Redis", "Management", "Support", "Audit", "Telemetry", "Secrets", "Webhooks", "Logging", "Serilog"];
+        ["Urls", "Gateway", "Grants", "Redis", "Management", "Support", "Audit", "Telemetry", "Secrets", "Sessions", "Webhooks", "Logging", "Serilog"];
 
     /// <summary>
     /// Reads the settings file as the configuration system will, and refuses what it would

@@ -7,6 +7,7 @@ using Gateway.Policy;
 using Gateway.Problems;
 using Gateway.Proxying;
 using Gateway.Routing;
+using Gateway.Sessions;
 using Gateway.SupportSessions;
 using Gateway.Tenancy;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -66,6 +67,7 @@ public static partial class GatewayApp
         builder.Services.AddGatewayGrants(builder.Configuration);
         builder.Services.AddManagementAuthentication(builder.Configuration);
         builder.Services.AddSupportSessions(builder.Configuration, configDir);
+        builder.Services.AddSupportSessionRecords(builder.Configuration);
         builder.Services.AddGatewayAudit(builder.Configuration);
         builder.Services.AddHostedService<ConfigurationAuditService>();
         builder.Services.AddGatewayHealth();
@@ -133,6 +135,7 @@ public static partial class GatewayApp
                      () => app.Services.GetRequiredService<IOptions<SupportOptions>>().Value,
                      () => app.Services.GetRequiredService<IOptions<AuditOptions>>().Value,
                      () => app.Services.GetRequiredService<IOptions<SupportCredentialOptions>>().Value,
+                     () => app.Services.GetRequiredService<IOptions<SessionsOptions>>().Value,
                  })
         {
             try

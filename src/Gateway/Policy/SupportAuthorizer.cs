@@ -28,7 +28,11 @@ internal readonly record struct SupportRequestFacts(
     string Method,
     bool IsUpgrade,
     string? DesignatedAdmin,
-    string? CredentialFingerprint = null);
+    string? CredentialFingerprint = null,
+    SessionFacts? Session = null);
+
+/// <summary>What is known of the request's support session: whether it has ended, and what it was admitted under.</summary>
+internal sealed record SessionFacts(bool Ended, IReadOnlyCollection<string> AdmittedUnder);
 
 /// <summary>The answer: allowed (with the user acted as), or the problem to refuse with and why.</summary>
 internal readonly record struct SupportVerdict(ProblemCode? Problem, string Reason, string? TargetUser, string? Detail = null, AccessNeed Need = AccessNeed.Any)
@@ -47,6 +51,9 @@ internal static class SupportAuthorizer
     public static bool IsRead(string method) =>
         HttpMethods.IsGet(method) || HttpMethods.IsHead(method) || HttpMethods.IsOptions(method);
 
+    /// <summary>The reason given when a session's grants have all ended (the session's end reason follows from it).</summary>
+    public const string SessionGrantsEnded = "the grants the support session was admitted under have all ended";
+
     public static SupportVerdict Decide(in SupportRequestFacts facts)
     {
         if (!facts.User.IsPermittedFor(facts.Tenant.Value))
@@ -60,9 +67,16 @@ internal static class SupportAuthorizer
             return Refuse(ProblemCode.SupportNoGrant, "the tenant has no active support grant", access.DeniedBy);
         }
 
-        if (facts.SessionId is not null && access.IsSessionRevoked(facts.SessionId))
+        if ((facts.SessionId is not null && access.IsSessionRevoked(facts.SessionId)) || facts.Session is { Ended: true })
         {
             return Refuse(ProblemCode.SupportSessionEnded, "the support session has ended");
+        }
+
+        // A session lives only while what admitted it does: once every grant it was admitted
+        // under has ended, it has ended too, whatever is granted later.
+        if (facts.Session is { AdmittedUnder.Count: > 0 } session && !access.StillHasAny(session.AdmittedUnder))
+        {
+            return Refuse(ProblemCode.SupportSessionEnded, SessionGrantsEnded);
         }
 
         if (facts.CredentialFingerprint is { } fingerprint && fingerprint != facts.User.CredentialFingerprint)

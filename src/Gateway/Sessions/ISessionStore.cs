@@ -18,6 +18,12 @@ internal interface ISessionStore
     /// </summary>
     Task<(SupportSessionRecord Session, bool Started)> OpenBasicAsync(SupportSessionRecord candidate, string basicKey, TimeSpan idleTimeout, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Lets (tenant, support user, target) start a new Basic session at once when <paramref name="id"/>
+    /// ended for a reason the support user did not choose to be refused for (its grants ended, idle, expiry).
+    /// </summary>
+    Task ReleaseBasicAsync(string basicKey, string id, CancellationToken cancellationToken);
+
     Task<SupportSessionRecord?> GetAsync(string tenant, string id, CancellationToken cancellationToken);
 
     /// <summary>Adds a delta (counters add up across instances); true when it recorded the session's first write.</summary>
@@ -30,6 +36,9 @@ internal interface ISessionStore
 
     /// <summary>Active sessions whose idle timeout or token expiry has passed.</summary>
     Task<IReadOnlyList<(string Tenant, string Id)>> DueAsync(DateTimeOffset now, int limit, CancellationToken cancellationToken);
+
+    /// <summary>When the earliest active session falls due (idle or expired); null when none is active.</summary>
+    Task<DateTimeOffset?> NextDueAsync(CancellationToken cancellationToken);
 
     Task<SessionPage> ListAsync(SessionQuery query, CancellationToken cancellationToken);
 }

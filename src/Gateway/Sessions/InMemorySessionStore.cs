@@ -38,6 +38,19 @@ internal sealed class InMemorySessionStore(TimeProvider time) : ISessionStore
         }
     }
 
+    public Task ReleaseBasicAsync(string basicKey, string id, CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            if (_basic.TryGetValue(basicKey, out var open) && open.Id == id)
+            {
+                _basic.Remove(basicKey);
+            }
+        }
+
+        return Task.CompletedTask;
+    }
+
     public Task<SupportSessionRecord?> GetAsync(string tenant, string id, CancellationToken cancellationToken)
     {
         lock (_lock)
@@ -160,6 +173,14 @@ internal sealed class InMemorySessionStore(TimeProvider time) : ISessionStore
                 .Take(limit)
                 .Select(s => s.Key)];
             return Task.FromResult(due);
+        }
+    }
+
+    public Task<DateTimeOffset?> NextDueAsync(CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            return Task.FromResult(_sessions.Values.Min(s => s.Due));
         }
     }
 

@@ -109,6 +109,12 @@ internal sealed class RedisSessionStore : ISessionStore
         return 1
         """;
 
+    // KEYS: basic key. ARGV: session id. Deletes the key only while it still names that session.
+    private const string ReleaseBasicScript = """
+        if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+        return 0
+        """;
+
     // KEYS: hash, writes list. Returns { the hash as a flat list, the recorded writes }.
     private const string GetScript = """
         return { redis.call('HGETALL', KEYS[1]), redis.call('LRANGE', KEYS[2], 0, -1) }
@@ -151,6 +157,13 @@ internal sealed class RedisSessionStore : ISessionStore
 
         return (await GetAsync(candidate.Tenant, id, cancellationToken) ?? throw new GrantStoreUnavailableException("The open Basic session vanished while it was read."), false);
     }
+
+    public Task ReleaseBasicAsync(string basicKey, string id, CancellationToken cancellationToken) =>
+        _budget.RunAsync(
+            "ReleaseBasicSession",
+            () => _db.ScriptEvaluateAsync(ReleaseBasicScript, [Key("basic-session:" + basicKey)], [id]),
+            static _ => true,
+            cancellationToken);
 
     public Task<SupportSessionRecord?> GetAsync(string tenant, string id, CancellationToken cancellationToken) =>
         _budget.RunAsync(
@@ -205,6 +218,13 @@ internal sealed class RedisSessionStore : ISessionStore
             "DueSessions",
             () => _db.SortedSetRangeByScoreAsync(DueIndex, double.NegativeInfinity, now.ToUnixTimeMilliseconds(), take: limit),
             static members => [.. members.Select(m => SplitMember(m!))],
+            cancellationToken);
+
+    public Task<DateTimeOffset?> NextDueAsync(CancellationToken cancellationToken) =>
+        _budget.RunAsync<SortedSetEntry[], DateTimeOffset?>(
+            "NextDueSession",
+            () => _db.SortedSetRangeByRankWithScoresAsync(DueIndex, 0, 0),
+            static first => first.Length == 0 ? null : DateTimeOffset.FromUnixTimeMilliseconds((long)first[0].Score),
             cancellationToken);
 
     public async Task<SessionPage> ListAsync(SessionQuery query, CancellationToken cancellationToken)

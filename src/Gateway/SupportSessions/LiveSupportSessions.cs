@@ -169,7 +169,7 @@ internal sealed partial class LiveSupportSessions(
         // The user it acts as stays the one it was admitted as (a jill$ session does not switch users mid-stream).
         var verdict = SupportAuthorizer.Decide(new SupportRequestFacts(
             session.Tenant, user, session.TargetUser, session.SessionId, access, session.Route, method, upgrade,
-            tenancy.Value.Tenants[session.Tenant.Value].DesignatedAdmin, session.CredentialFingerprint));
+            tenancy.Value.Tenants[session.Tenant.Value].DesignatedAdmin, session.CredentialFingerprint, session.Live.Facts));
         return verdict.Allowed ? null : verdict.Reason;
     }
 

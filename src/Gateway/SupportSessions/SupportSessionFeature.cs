@@ -19,7 +19,8 @@ internal sealed record SupportSessionFeature(
     string? SessionId,
     SupportRoutePolicy Route,
     AdmittingGrants AdmittedBy,
-    string? CredentialFingerprint)
+    string? CredentialFingerprint,
+    Sessions.LiveSession Live)
 {
     /// <summary>The audit "who": <c>jill$john</c>.</summary>
     public string Who { get; } = $"{SupportUser}${TargetUser}";

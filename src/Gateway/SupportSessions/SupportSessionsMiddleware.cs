@@ -3,6 +3,7 @@ using Gateway.Authentication;
 using Gateway.Grants;
 using Gateway.Policy;
 using Gateway.Problems;
+using Gateway.Sessions;
 using Gateway.Tenancy;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Options;
@@ -30,8 +31,10 @@ internal sealed partial class SupportSessionsMiddleware(
     SupportAuthenticator authenticator,
     LoginThrottle throttle,
     SupportAccessReader accessReader,
-    LiveSupportSessions live,
+    LiveSupportSessions liveConnections,
+    SessionTracker sessions,
     IAuditSink audit,
+    TimeProvider time,
     IOptions<TenancyOptions> tenancy,
     IOptions<SupportOptions> options,
     ILogger<SupportSessionsMiddleware> logger)
@@ -95,14 +98,39 @@ internal sealed partial class SupportSessionsMiddleware(
             return;
         }
 
+        // The request's support session: from memory, or (its first request on this instance) the store.
+        LiveSession? live = null;
+        if (user.IsPermittedFor(tenant.Value) && access.IsActive)
+        {
+            try
+            {
+                live = await SessionOfAsync(context, credentials.Kind, identity, user, tenant, access);
+            }
+            catch (GrantStoreUnavailableException)
+            {
+                await RefuseAsync(context, record, ProblemCode.GrantStoreUnavailable);
+                return;
+            }
+        }
+
         var verdict = SupportAuthorizer.Decide(new SupportRequestFacts(
-            tenant, user, identity.RequestedTarget, identity.SessionId, access, route,
-            context.Request.Method, IsUpgrade(context), tenancy.Value.Tenants[tenant.Value].DesignatedAdmin, identity.CredentialFingerprint));
+            tenant, user, identity.RequestedTarget, identity.SessionId ?? live?.Id, access, route,
+            context.Request.Method, IsUpgrade(context), tenancy.Value.Tenants[tenant.Value].DesignatedAdmin, identity.CredentialFingerprint, live?.Facts));
         if (!verdict.Allowed)
         {
             if (verdict.Problem == ProblemCode.SupportNotPermitted || verdict.Problem == ProblemCode.SupportNoGrant)
             {
                 authenticator.AuditLogin(context, $"{user.Name}${identity.RequestedTarget}", user.Name, tenant, "failure", verdict.Problem.Value);
+            }
+
+            if (live is not null)
+            {
+                sessions.Denied(live, verdict.Problem!.Value);
+                if (verdict.Problem == ProblemCode.SupportSessionEnded && !live.Ended)
+                {
+                    var reason = verdict.Reason == SupportAuthorizer.SessionGrantsEnded ? SessionEndReasons.GrantsEnded : SessionEndReasons.CredentialsChanged;
+                    await sessions.EndAsync(tenant.Value, live.Id, reason, by: null, CancellationToken.None);
+                }
             }
 
             await RefuseAsync(context, record, verdict.Problem!, verdict.Detail ?? verdict.Reason);
@@ -118,13 +146,50 @@ internal sealed partial class SupportSessionsMiddleware(
             return;
         }
 
-        var session = new SupportSessionFeature(tenant, user.Name, verdict.TargetUser!, access, credentials.Kind, identity.SessionId, route, access.Admitting(verdict.Need), identity.CredentialFingerprint);
+        var now = time.GetUtcNow();
+        live!.Admitted(access.EntryKeys, context.Connection.RemoteIpAddress?.ToString(), now);
+        var session = new SupportSessionFeature(tenant, user.Name, verdict.TargetUser!, access, credentials.Kind, live.Id, route, access.Admitting(verdict.Need), identity.CredentialFingerprint, live);
         record.Admitted(session, reservation);
         context.Features.Set(session);
-        using (live.Register(context, session, IsUpgrade(context)))
+        using (liveConnections.Register(context, session, IsUpgrade(context)))
         {
             await next(context);
         }
+
+        live.Completed(
+            context.Request.Method, record.PathForRecords(context), context.Response.StatusCode, route.RouteId,
+            record.RequestBody?.BytesTransferred ?? 0, record.ResponseBody?.BytesTransferred ?? 0, time.GetUtcNow());
+    }
+
+    private ValueTask<LiveSession> SessionOfAsync(HttpContext context, SupportCredentialKind kind, SupportIdentity identity, Authentication.SupportUser user, TenantId tenant, Grants.SupportAccess access)
+    {
+        var now = time.GetUtcNow();
+        SupportSessionRecord NewRecord(string id, string target, string credential) => new()
+        {
+            Id = id,
+            Tenant = tenant.Value,
+            SupportUser = user.Name,
+            TargetUser = target,
+            Credential = credential,
+            StartedAt = now,
+            LastActivityAt = now,
+            ExpiresAt = identity.SessionExpires,
+            Isolation = (access.DenyData, access.DenyConfig) switch
+            {
+                (true, true) => "denyData,denyConfig",
+                (true, false) => "denyData",
+                (false, true) => "denyConfig",
+                _ => "none",
+            },
+            AdmittedUnder = access.EntryKeys,
+            ClientAddresses = context.Connection.RemoteIpAddress is { } ip ? [ip.ToString()] : [],
+            UserAgent = context.Request.Headers.UserAgent.ToString() is { Length: > 0 } agent ? Auditing.AuditValues.Cap(agent, 512) : null,
+        };
+
+        var target = identity.RequestedTarget ?? access.LongestGrantor ?? tenancy.Value.Tenants[tenant.Value].DesignatedAdmin ?? "";
+        return kind == SupportCredentialKind.SessionToken
+            ? sessions.ForTokenAsync(tenant, identity.SessionId!, () => NewRecord(identity.SessionId!, target, "sessiontoken"), context.RequestAborted)
+            : sessions.ForBasicAsync(tenant, user.Name, identity.RequestedTarget, access, id => NewRecord(id, target, "basic"), context.RequestAborted);
     }
 
     /// <summary>A protocol upgrade (WebSocket over HTTP/1.1), an extended CONNECT (WebSocket over HTTP/2) or a tunnel.</summary>
