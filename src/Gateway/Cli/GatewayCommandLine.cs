@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Help;
 using System.CommandLine.Invocation;
 using System.CommandLine.Parsing;
 using Gateway.Hosting;
@@ -61,11 +62,12 @@ internal static class GatewayCommandLine
     {
         var parse = Create(console, server, args).Parse(args, Parser);
         var verb = VerbPath(parse.CommandResult);
-        if (parse.Action is ParseErrorAction)
+        var misplaced = MisplacedServerArguments(parse);
+        if (parse.Action is ParseErrorAction || misplaced is not null)
         {
-            foreach (var error in parse.Errors)
+            foreach (var error in parse.Errors.Select(e => e.Message).Append(misplaced).OfType<string>())
             {
-                await console.Error.WriteLineAsync($"{verb}: {OneLine(error.Message)}");
+                await console.Error.WriteLineAsync($"{verb}: {OneLine(error)}");
             }
 
             await console.Error.WriteLineAsync($"Run '{HelpCommand(parse.CommandResult)}' for usage.");
@@ -100,6 +102,26 @@ internal static class GatewayCommandLine
             await console.Error.WriteLineAsync($"{verb}: failed: {OneLine(ex.Message)}");
             return CliExitCodes.Refused;
         }
+    }
+
+    /// <summary>
+    /// The server's options before a verb (<c>Gateway --config-dir D token ...</c>) would be
+    /// silently ignored, the verb running on the default directory: an error instead.
+    /// </summary>
+    private static string? MisplacedServerArguments(ParseResult parse)
+    {
+        if (parse.CommandResult.Command is RootCommand || parse.Action is HelpAction)
+        {
+            return null;
+        }
+
+        var given = parse.RootCommandResult.Children
+            .Where(c => c is OptionResult { Implicit: false } or ArgumentResult { Tokens.Count: > 0 })
+            .SelectMany(c => c.Tokens.Select(t => t.Value).Prepend((c as OptionResult)?.IdentifierToken?.Value))
+            .OfType<string>();
+        return given.Any()
+            ? $"'{string.Join(' ', given)}' before the verb is for the server; give the verb's own options after it."
+            : null;
     }
 
     private static void Add(RootCommand root, Command verb, string? group = null)

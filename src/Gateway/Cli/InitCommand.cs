@@ -238,7 +238,7 @@ internal static class InitCommand
                         Directory.Delete(created[i]);
                     }
                 }
-                catch (IOException)
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
                 {
                     // Best effort: the original failure is what the operator needs to see.
                 }

@@ -120,6 +120,21 @@ public sealed class CommandLineTests
     }
 
     [Theory]
+    [InlineData("--config-dir", "/srv/gateway/config")]
+    [InlineData("--Gateway:Production=false")]
+    public async Task Root_ServerOptionsBeforeAVerb_Exit2InsteadOfBeingIgnored(params string[] serverArgs)
+    {
+        var server = new RecordingServer();
+        var result = await RunAsync([.. serverArgs, "token", "--user", "olivia", "--role", "platform-admin"], server);
+
+        Assert.Equal(2, result.Exit);
+        Assert.Empty(result.Output);
+        Assert.Null(server.Args);
+        Assert.Equal($"token: '{string.Join(' ', serverArgs)}' before the verb is for the server; give the verb's own options after it.", result.ErrorLines[0]);
+        AssertUsageErrorShape(result);
+    }
+
+    [Theory]
     [InlineData]
     [InlineData("--config-dir", "/srv/gateway/config", "--urls", "http://+:8080")]
     [InlineData("--config-dir=/srv/gateway/config", "--urls=http://+:8080")]
