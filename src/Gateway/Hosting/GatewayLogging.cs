@@ -22,6 +22,8 @@ internal static class GatewayLogging
             .MinimumLevel.Verbose()
             .ReadFrom.Configuration(builder.Configuration, readerOptions)
             .Enrich.FromLogContext()
+            // An address already in use is reported by the program in one line (exit code 2), not with the host's stack trace.
+            .Filter.ByExcluding(e => e.Exception is IOException { InnerException: Microsoft.AspNetCore.Connections.AddressInUseException })
             .CreateLogger();
 
         // AddProvider rather than AddSerilog: AddSerilog also adds a filter rule that lets every

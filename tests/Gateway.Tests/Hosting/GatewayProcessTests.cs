@@ -56,6 +56,22 @@ public sealed class GatewayProcessTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AddressInUse_ExitsWithCode2_InOneLineWithoutAStackTrace()
+    {
+        using var occupant = new TcpListener(IPAddress.Loopback, 0);
+        occupant.Start();
+        var port = ((IPEndPoint)occupant.LocalEndpoint).Port;
+        await using var gateway = GatewayProcess.Start(["--config-dir", _config.Path, "--urls", $"http://127.0.0.1:{port}", "--Gateway:Demo:HostSampleApps=false", $"--Audit:SpoolDirectory={Path.Combine(_config.LogDirectory, "spool")}"]);
+
+        var exitCode = await gateway.WaitForExitAsync();
+
+        Assert.Equal(GatewayProgram.ConfigurationErrorExitCode, exitCode);
+        var error = gateway.StandardError.Trim();
+        Assert.Equal($"The gateway cannot start: Failed to bind to address http://127.0.0.1:{port}: address already in use.", error);
+        Assert.DoesNotContain("   at ", gateway.StandardOutput, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task DemoMode_HostsTheSampleAppsItRoutesTo()
     {
         var (acmePort, globexPort) = (LoopbackPorts.Reserve(), LoopbackPorts.Reserve());
