@@ -1,4 +1,5 @@
 using Gateway.Auditing;
+using Gateway.Events;
 using Gateway.Management;
 using Gateway.Problems;
 using Gateway.Tenancy;
@@ -15,7 +16,8 @@ internal sealed class GrantService(
     TimeProvider time,
     IOptions<GrantsOptions> grantsOptions,
     IOptions<TenancyOptions> tenancy,
-    IAuditSink audit)
+    IAuditSink audit,
+    SupportEventBus events)
 {
     private const int MaxUserNameLength = 128;
 
@@ -136,6 +138,7 @@ internal sealed class GrantService(
             ["grantor"] = grant.Grantor,
             ["reason"] = grant.Reason,
         });
+        events.Publish(new SupportEvent(SupportEventTypes.GrantCreated, tenant, now, Grant: grant));
         return grant;
     }
 
@@ -169,6 +172,7 @@ internal sealed class GrantService(
         }
 
         Audit(room, caller, tenant, "support-grant-revoked", [grantId], null);
+        events.Publish(new SupportEvent(SupportEventTypes.GrantRevoked, tenant, revoked.RevokedAt ?? time.GetUtcNow(), Grant: revoked));
         return revoked;
     }
 
@@ -179,6 +183,11 @@ internal sealed class GrantService(
         using var room = audit.ReserveAccessReduction();
         var revoked = await store.RevokeAllAsync(tenant, caller.Subject, time.GetUtcNow(), cancellationToken);
         Audit(room, caller, tenant, "support-grants-revoked-all", [.. revoked.Select(g => g.Id)], null);
+        foreach (var grant in revoked)
+        {
+            events.Publish(new SupportEvent(SupportEventTypes.GrantRevoked, tenant, grant.RevokedAt ?? time.GetUtcNow(), Grant: grant));
+        }
+
         return Outcome<IReadOnlyList<SupportGrant>>.From(revoked);
     }
 

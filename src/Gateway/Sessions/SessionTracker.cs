@@ -1,3 +1,4 @@
+using Gateway.Events;
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using Gateway.Grants;

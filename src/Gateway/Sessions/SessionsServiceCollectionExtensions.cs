@@ -1,3 +1,4 @@
+using Gateway.Events;
 using Gateway.Grants;
 using Microsoft.Extensions.Options;
 

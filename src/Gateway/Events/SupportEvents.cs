@@ -1,6 +1,7 @@
 using Gateway.Grants;
+using Gateway.Sessions;
 
-namespace Gateway.Sessions;
+namespace Gateway.Events;
 
 /// <summary>What happened, for whoever must be told (the webhook outbox): grants and support sessions.</summary>
 internal static class SupportEventTypes
