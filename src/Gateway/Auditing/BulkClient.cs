@@ -209,7 +209,8 @@ internal sealed class BulkClient : IDisposable
     private static string Describe(HttpRequestException ex) =>
         ex.InnerException is { } inner && inner.Message != ex.Message ? $"{ex.Message} ({inner.Message})" : ex.Message;
 
-    private static HttpClient CreateClient(AuditElasticsearchOptions es) => new(new SocketsHttpHandler
+    /// <summary>The HTTP client for the cluster (also used to read the audit back: sessions' calls).</summary>
+    internal static HttpClient CreateClient(AuditElasticsearchOptions es) => new(new SocketsHttpHandler
     {
         ConnectTimeout = es.RequestTimeout,
         // Re-resolve DNS now and then (cluster nodes behind a name come and go).
@@ -222,7 +223,7 @@ internal sealed class BulkClient : IDisposable
         Timeout = Timeout.InfiniteTimeSpan,
     };
 
-    private static AuthenticationHeaderValue? Authorization(AuditElasticsearchOptions es)
+    internal static AuthenticationHeaderValue? Authorization(AuditElasticsearchOptions es)
     {
         if (!string.IsNullOrEmpty(es.ApiKey))
         {

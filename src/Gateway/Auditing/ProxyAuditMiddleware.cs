@@ -48,6 +48,11 @@ internal sealed class ProxyCallRecord(long started)
 
     public void Refused(ProblemCode problem) => Refusal = problem.Value;
 
+    /// <summary>The support session the call belongs to, known before its decision (so refusals within a session are found with it).</summary>
+    public string? SessionId { get; private set; }
+
+    public void InSession(string sessionId) => SessionId = sessionId;
+
     /// <summary>The path as the client sent it (raw, without the query), as records keep it.</summary>
     public string PathForRecords(HttpContext context)
     {
@@ -223,7 +228,7 @@ internal sealed class ProxyAuditMiddleware(RequestDelegate next, IAuditSink audi
             GrantIds = session?.AdmittedBy.Ids,
             Isolation = session?.Isolation,
             Decision = record.IsSupportRequest ? (record.Refusal is null ? "allowed" : "denied") : null,
-            SessionId = session?.SessionId,
+            SessionId = session?.SessionId ?? record.SessionId,
         };
     }
 }

@@ -4,6 +4,7 @@ using Gateway.Grants;
 using Gateway.Management;
 using Gateway.Policy;
 using Gateway.Problems;
+using Gateway.Sessions;
 using Gateway.Tenancy;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.Extensions.Options;
@@ -131,30 +132,25 @@ internal static class SupportEndpoints
             }
         });
 
-    /// <summary>Ends the session on every instance (its id is refused until the token would have expired).</summary>
-    private static async Task LogoutAsync(HttpContext http, IGrantStore store, IOptions<SupportOptions> options, SupportAuthenticator authenticator)
+    /// <summary>
+    /// Ends the session on every instance (its id is refused until the token would have expired)
+    /// and closes its record. Logging out always succeeds: when the store cannot record it now,
+    /// this instance refuses the session at once and retries (every instance refuses support
+    /// calls while the store is unreachable anyway).
+    /// </summary>
+    private static async Task LogoutAsync(HttpContext http, SessionTracker sessions, IOptions<SupportOptions> options, SupportAuthenticator authenticator)
     {
         var authentication = await http.AuthenticateAsync(SupportSessionAuthentication.Scheme);
         var principal = authentication.Principal;
         var sessionId = principal?.FindFirst("sid")?.Value;
         var tenant = principal?.FindFirst("tenant")?.Value;
-        var expires = principal?.FindFirst("exp")?.Value;
-        if (!authentication.Succeeded || sessionId is null || tenant is null || !long.TryParse(expires, out var exp))
+        if (!authentication.Succeeded || sessionId is null || tenant is null)
         {
             await GatewayProblem.Create(ProblemCode.SupportSessionInvalid).WriteAsync(http, h => h.WWWAuthenticate = "Bearer");
             return;
         }
 
-        try
-        {
-            await store.RevokeSessionAsync(tenant, sessionId, DateTimeOffset.FromUnixTimeSeconds(exp), http.RequestAborted);
-        }
-        catch (GrantStoreUnavailableException ex)
-        {
-            await GatewayProblem.Create(ProblemCode.GrantStoreUnavailable, ex.Message).WriteAsync(http);
-            return;
-        }
-
+        await sessions.EndAsync(tenant, sessionId, SessionEndReasons.Logout, by: principal!.FindFirst("act")?.Value, CancellationToken.None);
         authenticator.AuditLogout(http, principal!, new TenantId(tenant), sessionId);
         http.Response.Cookies.Append(options.Value.CookieName, "", new CookieOptions
         {

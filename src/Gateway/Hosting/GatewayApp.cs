@@ -98,6 +98,7 @@ public static partial class GatewayApp
         gateway.MapGatewayManagement();
         gateway.MapSupportEndpoints();
         gateway.MapPolicyEndpoints();
+        gateway.MapSessionEndpoints();
         gateway.MapFallback("{**rest}", context => GatewayProblem.Create(ProblemCode.NotFound).WriteAsync(context));
         // The gateway's own endpoints always win over proxy routes, whatever order those declare.
         gateway.WithOrder(int.MinValue);

@@ -87,6 +87,10 @@ internal sealed record ProblemCode(string Value, int Status, string Title)
         new("grant.rate_limited", StatusCodes.Status429TooManyRequests, "Too many support grants created; try again later");
     public static readonly ProblemCode GrantorRequiresAdmin =
         new("grant.grantor_requires_admin", StatusCodes.Status403Forbidden, "Naming another user as grantor requires tenant admin");
+    public static readonly ProblemCode SessionNotFound =
+        new("session.not_found", StatusCodes.Status404NotFound, "No such support session");
+    public static readonly ProblemCode SessionActive =
+        new("session.active", StatusCodes.Status409Conflict, "The session is still active; its report is written when it ends");
     public static readonly ProblemCode SupportDisabledForTenant =
         new("support.disabled_for_tenant", StatusCodes.Status409Conflict, "The platform has disabled support access for this tenant");
     public static readonly ProblemCode GrantStoreUnavailable =

@@ -29,7 +29,9 @@ internal sealed partial class SessionTracker(
     private readonly ConcurrentDictionary<string, LiveSession> _basic = new(StringComparer.Ordinal);
     private readonly ConcurrentQueue<PendingEnd> _pendingEnds = new();
 
+    private readonly ConcurrentDictionary<string, byte> _grantChecks = new(StringComparer.Ordinal);
     private TaskCompletionSource _work = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private bool _subscribed;
 
     private SessionsOptions Options => options.Value;
 
@@ -57,6 +59,69 @@ internal sealed partial class SessionTracker(
     public int Count => _sessions.Count;
 
     public static string NewId() => "s_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
+
+    /// <summary>Ends sessions at once when grants are revoked here (other instances' revocations are found by the sweep).</summary>
+    public void SubscribeToGrantChanges()
+    {
+        if (_subscribed)
+        {
+            return;
+        }
+
+        _subscribed = true;
+        events.Published += e =>
+        {
+            if (e.Type == SupportEventTypes.GrantRevoked && _grantChecks.TryAdd(e.Tenant, 0))
+            {
+                _ = Task.Run(() => CheckGrantsOfAsync(e.Tenant));
+            }
+        };
+    }
+
+    private async Task CheckGrantsOfAsync(string tenant)
+    {
+        _grantChecks.TryRemove(tenant, out _);
+        try
+        {
+            await EndSessionsWithoutGrantsAsync(tenant, CancellationToken.None);
+        }
+        catch (Exception ex)
+        {
+            // The sweep ends them later; a revocation itself has already succeeded.
+            LogGrantCheckFailed(logger, tenant, ex.GetType().Name);
+        }
+    }
+
+    /// <summary>
+    /// Ends the active sessions (of one tenant, or all) whose grants have all ended, revoked or
+    /// expired, with reason <c>grants-ended</c>; read fresh from the grant store, off the request path.
+    /// </summary>
+    public async Task EndSessionsWithoutGrantsAsync(string? tenant, CancellationToken cancellationToken)
+    {
+        var accessOf = new Dictionary<string, SupportAccess>(StringComparer.Ordinal);
+        // Every active session is in the due index (by idle timeout or token expiry).
+        foreach (var (sessionTenant, id) in await store.DueAsync(DateTimeOffset.MaxValue, MaxActiveChecked, cancellationToken))
+        {
+            if ((tenant is not null && sessionTenant != tenant) || await store.GetAsync(sessionTenant, id, cancellationToken) is not { IsActive: true, AdmittedUnder.Count: > 0 } session)
+            {
+                continue;
+            }
+
+            if (!accessOf.TryGetValue(sessionTenant, out var access))
+            {
+                access = SupportAccess.Evaluate(await grants.GetStateAsync(sessionTenant, cancellationToken), time.GetUtcNow());
+                accessOf[sessionTenant] = access;
+            }
+
+            if (!access.StillHasAny(session.AdmittedUnder))
+            {
+                await EndAsync(sessionTenant, id, SessionEndReasons.GrantsEnded, by: null, cancellationToken);
+            }
+        }
+    }
+
+    /// <summary>Active sessions looked at per grant check (the rest wait for their next request or the next sweep).</summary>
+    private const int MaxActiveChecked = 10_000;
 
     /// <summary>Records a token session at login and holds it. Throws when the store cannot answer (the login fails closed).</summary>
     public async Task<LiveSession> StartTokenSessionAsync(SupportSessionRecord record, CancellationToken cancellationToken)
@@ -205,6 +270,8 @@ internal sealed partial class SessionTracker(
             await EndAsync(pending.Tenant, pending.Id, pending.Reason, pending.By, cancellationToken);
         }
 
+        await EndSessionsWithoutGrantsAsync(tenant: null, cancellationToken);
+
         var now = time.GetUtcNow();
         foreach (var (tenant, id) in await store.DueAsync(now, 500, cancellationToken))
         {
@@ -280,6 +347,9 @@ internal sealed partial class SessionTracker(
     [LoggerMessage(EventId = 1710, Level = LogLevel.Information, Message = "Support session {SessionId} of tenant {Tenant} ended: {Reason}")]
     private static partial void LogEnded(ILogger logger, string tenant, string sessionId, string reason);
 
+    [LoggerMessage(EventId = 1713, Level = LogLevel.Warning, Message = "Support sessions of tenant {Tenant} could not be checked after a revocation ({Error}); the sweep ends them")]
+    private static partial void LogGrantCheckFailed(ILogger logger, string tenant, string error);
+
     [LoggerMessage(EventId = 1711, Level = LogLevel.Warning,
         Message = "Support session {SessionId} of tenant {Tenant} ({Reason}) is refused here, but the store could not record its end ({Error}); retrying")]
     private static partial void LogEndPending(ILogger logger, string tenant, string sessionId, string reason, string error);
@@ -295,6 +365,7 @@ internal sealed partial class SessionMaintenance(SessionTracker tracker, IOption
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        tracker.SubscribeToGrantChanges();
         var lastSweep = time.GetUtcNow();
         try
         {

@@ -25,6 +25,16 @@ internal static class SessionsServiceCollectionExtensions
             services.AddSingleton<ISessionStore, RedisSessionStore>();
         }
 
+        // A session's calls are read back from the audit: Elasticsearch when configured, else the local spool.
+        if (string.IsNullOrWhiteSpace(configuration["Audit:Elasticsearch:Url"]))
+        {
+            services.AddSingleton<ISessionCallSource, SpoolSessionCalls>();
+        }
+        else
+        {
+            services.AddSingleton<ISessionCallSource, ElasticsearchSessionCalls>();
+        }
+
         services.AddSingleton<SupportEventBus>();
         services.AddSingleton<SessionTracker>();
         services.AddHostedService<SessionMaintenance>();

@@ -105,6 +105,7 @@ internal sealed partial class SupportSessionsMiddleware(
             try
             {
                 live = await SessionOfAsync(context, credentials.Kind, identity, user, tenant, access);
+                record.InSession(live.Id);
             }
             catch (GrantStoreUnavailableException)
             {

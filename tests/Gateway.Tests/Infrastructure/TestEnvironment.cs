@@ -34,6 +34,7 @@ public class TestEnvironment : IAsyncLifetime, IAsyncDisposable
 {
     private readonly List<IAsyncDisposable> _started = [];
     private GatewayHost? _gateway;
+    private GatewayHost? _second;
     private SampleBackend? _acme;
     private SampleBackend? _globex;
     private RedisServer? _redis;
@@ -52,6 +53,13 @@ public class TestEnvironment : IAsyncLifetime, IAsyncDisposable
     /// <summary>Mint <see cref="John"/>, <see cref="Ann"/>, <see cref="Gina"/> and <see cref="Olivia"/> once the gateway is up.</summary>
     public bool MintTokens { get; init; }
 
+    /// <summary>
+    /// Start a second gateway instance beside the first: the same Redis and key prefix (needs
+    /// <see cref="WithRedis"/>), the same session-token signing key, its own spool and clock-less
+    /// services otherwise — two instances of one deployment.
+    /// </summary>
+    public bool TwoInstances { get; init; }
+
     /// <summary>Command-line arguments after the generated ones (later ones win).</summary>
     public IReadOnlyList<string> ExtraArgs { get; init; } = [];
 
@@ -59,6 +67,9 @@ public class TestEnvironment : IAsyncLifetime, IAsyncDisposable
     public Action<WebApplicationBuilder>? Configure { get; init; }
 
     internal GatewayHost Gateway => Started(_gateway);
+
+    /// <summary>The second instance, with <see cref="TwoInstances"/>.</summary>
+    internal GatewayHost SecondGateway => Started(_second, "the environment has one instance (TwoInstances is false)");
 
     /// <summary>The acme sample app (with <see cref="TestBackends.Shared"/>, the one app of both tenants).</summary>
     internal SampleBackend Acme => Started(_acme, "no sample apps were started (TestBackends.None)");
@@ -111,6 +122,17 @@ public class TestEnvironment : IAsyncLifetime, IAsyncDisposable
                 clusters["globex"] = _globex.Address;
             }
 
+            if (TwoInstances)
+            {
+                if (!WithRedis)
+                {
+                    throw new InvalidOperationException("TwoInstances needs WithRedis: instances share state through Redis.");
+                }
+
+                using var key = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
+                args.Add($"--Support:SigningKeyPem={key.ExportPkcs8PrivateKeyPem()}");
+            }
+
             args.AddRange(ExtraArgs);
             var clock = Clock;
             _gateway = Track(await GatewayHost.StartAsync(
@@ -126,6 +148,23 @@ public class TestEnvironment : IAsyncLifetime, IAsyncDisposable
 
                     Configure?.Invoke(builder);
                 }));
+            if (TwoInstances)
+            {
+                _second = Track(await GatewayHost.StartAsync(
+                    null,
+                    clusters,
+                    [.. args],
+                    builder =>
+                    {
+                        if (clock is not null)
+                        {
+                            builder.Services.AddSingleton<TimeProvider>(clock);
+                        }
+
+                        Configure?.Invoke(builder);
+                    }));
+            }
+
             _api = new ManagementClient(_gateway);
             if (MintTokens)
             {
