@@ -46,6 +46,7 @@ internal sealed class ElasticsearchDouble : IAsyncDisposable
     private int _conflicts;
     private int _faultsServed;
     private int _importRequests;
+    private int _searchRequests;
 
     private ElasticsearchDouble()
     {
@@ -88,6 +89,12 @@ internal sealed class ElasticsearchDouble : IAsyncDisposable
 
     /// <summary>Saved objects received by the Kibana import endpoint, one NDJSON line each.</summary>
     public IReadOnlyCollection<string> ImportedObjects => _importedObjects;
+
+    /// <summary><c>_search</c> requests received.</summary>
+    public int SearchRequests => Volatile.Read(ref _searchRequests);
+
+    /// <summary>While set, <c>_search</c> answers 503 (a cluster that cannot serve reads).</summary>
+    public bool FailSearches { get; set; }
 
     public static async Task<ElasticsearchDouble> StartAsync()
     {
@@ -179,6 +186,7 @@ internal sealed class ElasticsearchDouble : IAsyncDisposable
         app.MapPut("/_ilm/policy/{name}", context => PutJsonAsync(context, _policies, "policy"));
         app.MapGet("/_ilm/policy/{name}", context => GetJsonAsync(context, _policies));
         app.MapPost("/api/saved_objects/_import", KibanaImportAsync);
+        app.MapPost("/{index}/_search", context => SearchAsync(context, (string)context.Request.RouteValues["index"]!));
         await app.StartAsync();
         Port = new Uri(app.Urls.First()).Port;
         _app = app;
@@ -264,6 +272,59 @@ internal sealed class ElasticsearchDouble : IAsyncDisposable
         },
         ["tagline"] = "You Know, for Search",
     });
+
+    /// <summary>
+    /// The part of <c>_search</c> the gateway uses: <c>from</c>/<c>size</c>, a sort on one field
+    /// ascending, and a <c>bool.filter</c> of <c>term</c> queries on dotted paths of the source.
+    /// </summary>
+    private async Task SearchAsync(HttpContext context, string index)
+    {
+        Interlocked.Increment(ref _searchRequests);
+        if (FailSearches)
+        {
+            await WriteErrorAsync(context, 503, "search_phase_execution_exception", "all shards failed");
+            return;
+        }
+
+        using var query = await JsonDocument.ParseAsync(context.Request.Body);
+        var root = query.RootElement;
+        var from = root.TryGetProperty("from", out var f) ? f.GetInt32() : 0;
+        var size = root.TryGetProperty("size", out var z) ? z.GetInt32() : 10;
+        var terms = new List<(string Field, string Value)>();
+        if (root.TryGetProperty("query", out var q) && q.TryGetProperty("bool", out var b) && b.TryGetProperty("filter", out var filters))
+        {
+            foreach (var filter in filters.EnumerateArray())
+            {
+                foreach (var term in filter.GetProperty("term").EnumerateObject())
+                {
+                    terms.Add((term.Name, term.Value.GetString()!));
+                }
+            }
+        }
+
+        var sortField = root.TryGetProperty("sort", out var sort) ? sort[0].EnumerateObject().First().Name : null;
+        var hits = _documents.Where(d => d.Key.Index == index).Select(d => JsonDocument.Parse(d.Value).RootElement)
+            .Where(source => terms.All(t => ValueAt(source, t.Field) == t.Value))
+            .OrderBy(source => sortField is null ? "" : ValueAt(source, sortField), StringComparer.Ordinal)
+            .Skip(from).Take(size)
+            .Select(source => new { _source = source })
+            .ToList();
+        context.Response.ContentType = "application/json";
+        await context.Response.WriteAsync(JsonSerializer.Serialize(new { hits = new { hits } }));
+    }
+
+    private static string? ValueAt(JsonElement source, string dottedPath)
+    {
+        foreach (var name in dottedPath.Split('.'))
+        {
+            if (source.ValueKind != JsonValueKind.Object || !source.TryGetProperty(name, out source))
+            {
+                return null;
+            }
+        }
+
+        return source.ValueKind == JsonValueKind.String ? source.GetString() : source.GetRawText();
+    }
 
     private async Task BulkAsync(HttpContext context, string? defaultIndex)
     {
