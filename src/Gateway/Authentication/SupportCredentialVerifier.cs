@@ -20,7 +20,7 @@ internal enum CredentialCheckStatus
 internal readonly record struct CredentialCheck(CredentialCheckStatus Status, SupportUser? User);
 
 /// <summary>
-/// Checks a support user's password against the directory (PRODUCT.md §3). PBKDF2 is deliberately
+/// Checks a support user's password against the directory. PBKDF2 is deliberately
 /// slow, so a successful verification is remembered briefly and the requests of a session do not
 /// pay it again. The cache key is an HMAC (per-process random key) over the directory generation,
 /// the user, the stored hash and the password: a changed password or any directory reload can never

@@ -5,7 +5,7 @@ using System.Text;
 namespace Gateway.Authentication;
 
 /// <summary>
-/// A support login name as parsed by <see cref="SupportLoginNames.Parse"/> (PRODUCT.md §3):
+/// A support login name as parsed by <see cref="SupportLoginNames.Parse"/>:
 /// <c>[tenant/]support$[target]</c>, after NFKC normalisation, case kept as written.
 /// </summary>
 internal sealed record SupportLoginName(string? TenantPrefix, string SupportUser, string? TargetUser)

@@ -10,7 +10,7 @@ using Gateway.Tenancy;
 namespace Gateway.Authentication;
 
 /// <summary>
-/// A support user (PRODUCT.md §2–§3): either the global <c>SUPPORT</c> permission (every tenant)
+/// A support user: either the global <c>SUPPORT</c> permission (every tenant)
 /// or the support role on tenant groups, flattened here to the tenants those groups hold.
 /// </summary>
 internal sealed record SupportUser(string Name, string PasswordHash, bool Global, IReadOnlySet<string> Tenants)
@@ -431,7 +431,7 @@ internal static partial class SupportUserDirectoryParser
         }
         else if (!name.IsNormalized(NormalizationForm.FormKC))
         {
-            // Login names are NFKC-normalised before lookup (PRODUCT.md §3), so this name could never match.
+            // Login names are NFKC-normalised before lookup, so this name could never match.
             errors.Add($"{path}: not in Unicode NFKC form; write it as {Printable(name.Normalize(NormalizationForm.FormKC))}.");
         }
     }

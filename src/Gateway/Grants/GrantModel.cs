@@ -84,7 +84,7 @@ internal enum GrantStatus
 }
 
 /// <summary>
-/// A tenant's permission for support users to log in (PRODUCT.md §4). Stored as written;
+/// A tenant's permission for support users to log in. Stored as written;
 /// <see cref="StatusAt"/> derives "expired" from <see cref="ExpiresAt"/>, so a stored record
 /// never has to be rewritten when it lapses.
 /// </summary>

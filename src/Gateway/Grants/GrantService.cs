@@ -8,7 +8,7 @@ using Microsoft.Extensions.Options;
 namespace Gateway.Grants;
 
 /// <summary>
-/// The rules of PRODUCT.md §4 for changing support access: who may do what, what a new grant
+/// The rules for changing support access: who may do what, what a new grant
 /// gets by default, and the audit event of every change. Storage is <see cref="IGrantStore"/>'s.
 /// </summary>
 internal sealed class GrantService(

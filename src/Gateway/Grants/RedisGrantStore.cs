@@ -8,7 +8,7 @@ using StackExchange.Redis;
 namespace Gateway.Grants;
 
 /// <summary>
-/// The grant store shared by every gateway instance (PRODUCT.md §4). Same semantics as
+/// The grant store shared by every gateway instance. Same semantics as
 /// <see cref="InMemoryGrantStore"/>; the differences are where state lives and how it lapses:
 /// <list type="bullet">
 /// <item>Expiry is enforced by Redis: a grant is active while its marker key

@@ -104,7 +104,7 @@ internal sealed record SupportAccess(string Tenant, IReadOnlyList<SupportAccessE
     public bool IsSessionRevoked(string sessionId) => RevokedSessions.Contains(sessionId);
 
     /// <summary>
-    /// The pure rule of PRODUCT.md §4: a platform "disabled" override shuts support off whatever
+    /// The pure rule of support access: a platform "disabled" override shuts support off whatever
     /// grants exist; an "enabled" override or platform-wide enablement counts as a grant with the
     /// platform's default isolation; each active grant counts on its own.
     /// </summary>

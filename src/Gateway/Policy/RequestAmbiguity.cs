@@ -9,7 +9,7 @@ namespace Gateway.Policy;
 internal readonly record struct AmbiguityFinding(string Reason);
 
 /// <summary>
-/// The "unambiguous decisions" rule for support sessions (PRODUCT.md §6): a support request is
+/// The "unambiguous decisions" rule for support sessions: a support request is
 /// classified on the raw target the backend will receive, so anything whose meaning could differ
 /// between the gateway and the backend is refused rather than guessed. The rejected forms and the
 /// reason for each are in docs/request-ambiguity.md. Runs on every support request: one pass over

@@ -1,6 +1,6 @@
 namespace Gateway.Routing;
 
-/// <summary>What a proxied route touches, as far as support sessions are concerned (PRODUCT.md §6).</summary>
+/// <summary>What a proxied route touches, as far as support sessions are concerned.</summary>
 internal enum RouteClass
 {
     /// <summary>The tenant's records: blocked for every method under <c>denyData</c>.</summary>

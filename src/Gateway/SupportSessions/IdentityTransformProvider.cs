@@ -7,7 +7,7 @@ using Gateway.Authentication;
 namespace Gateway.SupportSessions;
 
 /// <summary>
-/// Identity to the backend (PRODUCT.md §7). On all traffic, every inbound header with the
+/// Identity to the backend. On all traffic, every inbound header with the
 /// gateway's identity prefix is removed, so no client can forge one. On allowed support
 /// requests the support user's credentials (Authorization, the session cookie) are removed
 /// and the gateway's identity headers and signed identity token are added. The session

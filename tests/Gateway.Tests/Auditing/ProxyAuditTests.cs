@@ -9,7 +9,7 @@ using static Gateway.Tests.Infrastructure.SupportClient;
 
 namespace Gateway.Tests.Auditing;
 
-/// <summary>Every proxied call leaves exactly one ECS event in the real spool (PRODUCT.md §8).</summary>
+/// <summary>Every proxied call leaves exactly one ECS event in the real spool.</summary>
 public sealed class ProxyAuditTests(TestEnvironment env) : IClassFixture<TestEnvironment>
 {
     [Fact]

@@ -2,7 +2,7 @@ using Gateway.Authentication;
 
 namespace Gateway.Tests.Authentication;
 
-/// <summary>The strict support login name parser (PRODUCT.md §3), valid and hostile names.</summary>
+/// <summary>The strict support login name parser, valid and hostile names.</summary>
 public sealed class SupportLoginNameTests
 {
     private const string Malformed = "support.login.malformed";

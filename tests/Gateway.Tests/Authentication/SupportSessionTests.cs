@@ -28,8 +28,7 @@ public sealed class SupportSessionEnvironment : TestEnvironment
 }
 
 /// <summary>
-/// Support logins through the real gateway, the sample apps and a real Redis (PRODUCT.md §3,
-/// §4, §7): who gets in, as whom, what the backend sees, and that revocation ends it.
+/// Support logins through the real gateway, the sample apps and a real Redis: who gets in, as whom, what the backend sees, and that revocation ends it.
 /// </summary>
 public sealed class SupportSessionTests(SupportSessionEnvironment env) : IClassFixture<SupportSessionEnvironment>, IAsyncLifetime
 {

@@ -51,7 +51,7 @@ internal static class InvalidationWaits
 }
 
 /// <summary>
-/// The one contract every <see cref="IGrantStore"/> passes (PRODUCT.md §4: "one contract test
+/// The one contract every <see cref="IGrantStore"/> passes ("one contract test
 /// suite runs against both stores"). Concrete classes supply the store, the clock and, where the
 /// store has one, a look at its storage (Redis TTLs).
 /// </summary>

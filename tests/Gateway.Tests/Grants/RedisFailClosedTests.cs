@@ -8,7 +8,7 @@ using Xunit.Abstractions;
 namespace Gateway.Tests.Grants;
 
 /// <summary>
-/// PRODUCT.md §4 "fail closed": with the real redis-server stopped or frozen, every store call
+/// "Fail closed": with the real redis-server stopped or frozen, every store call
 /// fails as unavailable within its budget (never a guess, never a hang), the invalidation
 /// channel reports itself down, and everything comes back on its own with the server.
 /// This class stops and freezes its server, so it has its own (class fixture).

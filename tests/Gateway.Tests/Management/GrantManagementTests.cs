@@ -6,7 +6,7 @@ using Gateway.Tests.Infrastructure;
 namespace Gateway.Tests.Management;
 
 /// <summary>
-/// The grant endpoints of PRODUCT.md §5 through the real gateway (in-memory store, a manual
+/// The grant endpoints through the real gateway (in-memory store, a manual
 /// clock), with tokens from the real <c>token</c> verb validated by JwtBearer.
 /// </summary>
 public sealed class GrantManagementTests : IAsyncLifetime

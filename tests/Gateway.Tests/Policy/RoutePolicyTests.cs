@@ -17,7 +17,7 @@ public sealed class RoutePolicyEnvironment : TestEnvironment
 }
 
 /// <summary>
-/// PRODUCT.md §6 through the real gateway and sample app: route classes × isolation modes ×
+/// The route policy through the real gateway and sample app: route classes × isolation modes ×
 /// methods × encodings. Each row asserts the status, the problem code and how often the
 /// backend was reached, and that the explain endpoint says the same.
 /// </summary>
