@@ -91,6 +91,8 @@ internal sealed record ProblemCode(string Value, int Status, string Title)
         new("session.not_found", StatusCodes.Status404NotFound, "No such support session");
     public static readonly ProblemCode SessionActive =
         new("session.active", StatusCodes.Status409Conflict, "The session is still active; its report is written when it ends");
+    public static readonly ProblemCode GrantTargetsRequireAdmin =
+        new("grant.targets_require_admin", StatusCodes.Status403Forbidden, "Naming users other than yourself as targets requires tenant admin");
     public static readonly ProblemCode SupportDisabledForTenant =
         new("support.disabled_for_tenant", StatusCodes.Status409Conflict, "The platform has disabled support access for this tenant");
     public static readonly ProblemCode GrantStoreUnavailable =
@@ -123,6 +125,8 @@ internal sealed record ProblemCode(string Value, int Status, string Title)
         new("support.no_grant", StatusCodes.Status403Forbidden, "The tenant has not granted support access");
     public static readonly ProblemCode SupportNoTarget =
         new("support.no_target", StatusCodes.Status403Forbidden, "No user to act as: name one (jill$john) or configure the tenant's designated admin");
+    public static readonly ProblemCode SupportTargetNotGranted =
+        new("support.target_not_granted", StatusCodes.Status403Forbidden, "No active support grant lets support act as this user");
     public static readonly ProblemCode SupportIsolationData =
         new("support.isolation.data", StatusCodes.Status403Forbidden, "The support grant denies access to the tenant's data");
     public static readonly ProblemCode SupportIsolationConfig =

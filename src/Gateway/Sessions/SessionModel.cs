@@ -50,6 +50,9 @@ internal sealed record SupportSessionRecord
     /// <summary>The grants (or <c>platform</c>, <c>tenant-override</c>) the session was admitted under; it ends when all have ended.</summary>
     public IReadOnlyList<string> AdmittedUnder { get; init; } = [];
 
+    /// <summary>The users support could act as under the tenant's grants when the session began; null: every user.</summary>
+    public IReadOnlyList<string>? Scope { get; init; }
+
     public IReadOnlyList<string> ClientAddresses { get; init; } = [];
 
     public string? UserAgent { get; init; }

@@ -148,8 +148,10 @@ internal sealed partial class SupportSessionsMiddleware(
         }
 
         var now = time.GetUtcNow();
-        live!.Admitted(access.EntryKeys, context.Connection.RemoteIpAddress?.ToString(), now);
-        var session = new SupportSessionFeature(tenant, user.Name, verdict.TargetUser!, access, credentials.Kind, live.Id, route, access.Admitting(verdict.Need), identity.CredentialFingerprint, live);
+        // What admitted the call: the entries that let support act as its target user.
+        var admitting = verdict.Access ?? access;
+        live!.Admitted(admitting.EntryKeys, context.Connection.RemoteIpAddress?.ToString(), now);
+        var session = new SupportSessionFeature(tenant, user.Name, verdict.TargetUser!, admitting, credentials.Kind, live.Id, route, admitting.Admitting(verdict.Need), identity.CredentialFingerprint, live);
         record.Admitted(session, reservation);
         context.Features.Set(session);
         using (liveConnections.Register(context, session, IsUpgrade(context)))
@@ -162,9 +164,11 @@ internal sealed partial class SupportSessionsMiddleware(
             record.RequestBody?.BytesTransferred ?? 0, record.ResponseBody?.BytesTransferred ?? 0, time.GetUtcNow());
     }
 
-    private ValueTask<LiveSession> SessionOfAsync(HttpContext context, SupportCredentialKind kind, SupportIdentity identity, Authentication.SupportUser user, TenantId tenant, Grants.SupportAccess access)
+    private ValueTask<LiveSession> SessionOfAsync(HttpContext context, SupportCredentialKind kind, SupportIdentity identity, Authentication.SupportUser user, TenantId tenant, Grants.SupportAccess tenantAccess)
     {
         var now = time.GetUtcNow();
+        var target = identity.RequestedTarget ?? tenantAccess.LongestGrantor ?? tenantAccess.LongestScopedTarget ?? tenancy.Value.Tenants[tenant.Value].DesignatedAdmin ?? "";
+        var access = tenantAccess.ForTarget(target);
         SupportSessionRecord NewRecord(string id, string target, string credential) => new()
         {
             Id = id,
@@ -183,14 +187,14 @@ internal sealed partial class SupportSessionsMiddleware(
                 _ => "none",
             },
             AdmittedUnder = access.EntryKeys,
+            Scope = tenantAccess.Scope,
             ClientAddresses = context.Connection.RemoteIpAddress is { } ip ? [ip.ToString()] : [],
             UserAgent = context.Request.Headers.UserAgent.ToString() is { Length: > 0 } agent ? Auditing.AuditValues.Cap(agent, 512) : null,
         };
 
-        var target = identity.RequestedTarget ?? access.LongestGrantor ?? tenancy.Value.Tenants[tenant.Value].DesignatedAdmin ?? "";
         return kind == SupportCredentialKind.SessionToken
             ? sessions.ForTokenAsync(tenant, identity.SessionId!, () => NewRecord(identity.SessionId!, target, "sessiontoken"), context.RequestAborted)
-            : sessions.ForBasicAsync(tenant, user.Name, identity.RequestedTarget, access, id => NewRecord(id, target, "basic"), context.RequestAborted);
+            : sessions.ForBasicAsync(tenant, user.Name, identity.RequestedTarget, tenantAccess, id => NewRecord(id, target, "basic"), context.RequestAborted);
     }
 
     /// <summary>A protocol upgrade (WebSocket over HTTP/1.1), an extended CONNECT (WebSocket over HTTP/2) or a tunnel.</summary>
