@@ -14,7 +14,7 @@ namespace Gateway.Cli;
 /// </summary>
 internal static class CliVerbs
 {
-    public static readonly string[] Names = ["token", "hash-password", "policy", "config", "audit"];
+    public static readonly string[] Names = ["token", "hash-password", "policy", "config", "audit", "mfa"];
 
     public static async Task<int> RunAsync(string[] args, TextReader input, TextWriter output, TextWriter error)
     {
@@ -27,6 +27,7 @@ internal static class CliVerbs
                 "policy" when args.Length > 1 && args[1] == "explain" => await ExplainAsync(args[2..], output, error),
                 "config" when args.Length > 1 && args[1] == "check" => await CheckAsync(args[2..], output),
                 "audit" when args.Length > 1 && args[1] == "export" => await ExportAuditAsync(args[2..], output, error),
+                "mfa" => await MfaAsync(args[1..], output, error),
                 _ => Usage(error),
             };
         }
@@ -218,6 +219,9 @@ internal static class CliVerbs
         return 0;
     }
 
+    /// <summary><c>mfa enroll USER</c>: the logic is <see cref="MfaEnrollment"/>'s.</summary>
+    private static Task<int> MfaAsync(string[] args, TextWriter output, TextWriter error) => MfaEnrollment.RunAsync(args, output, error);
+
     /// <summary>The gateway as start-up builds it (every validator runs), never started, with logging off.</summary>
     private static Task<WebApplication> BuildAsync(string? configDir)
     {
@@ -249,6 +253,7 @@ internal static class CliVerbs
               Gateway policy explain --tenant T --method M --path P [--deny-data true|false] [--deny-config true|false] [--config-dir D]
               Gateway config check [--config-dir D]
               Gateway audit export [--spool-dir S | --config-dir D] [--unshipped]     the audit spool as NDJSON
+              Gateway mfa enroll USER [--config-dir D] [--issuer NAME]     a TOTP secret for a support user (QR code)
             """);
         return 2;
     }

@@ -3,6 +3,7 @@ using Gateway.Authentication;
 using Gateway.Grants;
 using Gateway.Health;
 using Gateway.Management;
+using Gateway.Pages;
 using Gateway.Policy;
 using Gateway.Problems;
 using Gateway.Proxying;
@@ -66,6 +67,8 @@ public static partial class GatewayApp
         builder.Services.AddGatewayGrants(builder.Configuration);
         builder.Services.AddManagementAuthentication(builder.Configuration);
         builder.Services.AddSupportSessions(builder.Configuration, configDir);
+        builder.Services.AddSupportSignIn(builder.Configuration);
+        builder.Services.AddSupportPages();
         builder.Services.AddGatewayAudit(builder.Configuration);
         builder.Services.AddHostedService<ConfigurationAuditService>();
         builder.Services.AddGatewayHealth();
@@ -96,6 +99,7 @@ public static partial class GatewayApp
         gateway.MapGatewayManagement();
         gateway.MapSupportEndpoints();
         gateway.MapPolicyEndpoints();
+        app.MapSupportPages(gateway);
         gateway.MapFallback("{**rest}", context => GatewayProblem.Create(ProblemCode.NotFound).WriteAsync(context));
         // The gateway's own endpoints always win over proxy routes, whatever order those declare.
         gateway.WithOrder(int.MinValue);
@@ -133,6 +137,7 @@ public static partial class GatewayApp
                      () => app.Services.GetRequiredService<IOptions<SupportOptions>>().Value,
                      () => app.Services.GetRequiredService<IOptions<AuditOptions>>().Value,
                      () => app.Services.GetRequiredService<IOptions<SupportCredentialOptions>>().Value,
+                     () => app.Services.GetRequiredService<IOptions<SecretsOptions>>().Value,
                  })
         {
             try
