@@ -13,7 +13,21 @@ internal static class SupportPagesExtensions
 {
     public static IServiceCollection AddSupportPages(this IServiceCollection services)
     {
-        services.AddRazorPages(options => options.RootDirectory = "/Pages");
+        // The pages live in the gateway's assembly, whichever process hosts it (tests, the CLI).
+        services.AddRazorPages(options => options.RootDirectory = "/Pages")
+            .ConfigureApplicationPartManager(parts =>
+            {
+                var assembly = typeof(SupportPagesExtensions).Assembly;
+                if (!parts.ApplicationParts.OfType<Microsoft.AspNetCore.Mvc.ApplicationParts.AssemblyPart>().Any(p => p.Assembly == assembly))
+                {
+                    // The assembly part and the compiled Razor part (the pages themselves).
+                    var factory = Microsoft.AspNetCore.Mvc.ApplicationParts.ApplicationPartFactory.GetApplicationPartFactory(assembly);
+                    foreach (var part in factory.GetApplicationParts(assembly))
+                    {
+                        parts.ApplicationParts.Add(part);
+                    }
+                }
+            });
         services.AddAntiforgery(options =>
         {
             // The gateway's own cookie, sent only to its pages: it must not reach (or clash with) a
