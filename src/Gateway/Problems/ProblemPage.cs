@@ -81,10 +81,10 @@ internal static class ProblemPage
             "support.login.mfa_invalid" => new("One-time code not accepted", "The code is wrong, has expired or was already used. Wait for the next code in your authenticator app and try again.", true),
             "request.credentials_unreadable" => new("Credentials not readable", "The browser sent sign-in details the gateway cannot read. Sign out, close the tab and sign in again.", true),
             "support.session.invalid" => new("Not signed in", $"Your support session for {t} is no longer valid (it expired or was signed out). Sign in again to continue.", true),
-            "support.session.ended" => new("Support session ended", $"Your support session for {t} ended (checked at {at}). Sign in again to continue.", true),
+            "support.session.ended" => new("Support session ended", $"Your support session for {t} has ended (as of {at}). Sign in again to continue.", true),
             "support.session.wrong_tenant" => new("Signed in to another tenant", $"Your support session belongs to another tenant, not {t}. Sign in on this address to work here.", true),
             "support.not_permitted" => new("Not permitted for this tenant", $"Your support account may not support {t}.", false),
-            "support.no_grant" => new("Support access ended", $"Support access to {t} is not active (checked at {at}). {who} can enable support in the Support access page or their user menu; then sign in again.", true),
+            "support.no_grant" => new("Support access ended", $"Support access to {t} is not active as of {at}. {who} can enable support in the Support access page or their user menu; then sign in again.", true),
             "support.no_target" => new("No user to act as", $"Write the user you act as after the $ (jill$john), or ask {t} to name a designated admin.", true),
             "support.isolation.data" => new("Hidden from support", $"This page holds {t}'s records; the tenant's grant hides them from support.", false),
             "support.isolation.config" => new("Configuration is read-only", $"The tenant's grant lets support read {t}'s configuration, not change it.", false),
@@ -170,6 +170,10 @@ internal static class ProblemPage
         else if (problem.Status >= 500)
         {
             html.Append("<a class=\"button primary\" href=\"").Append(e.Encode(returnUrl)).Append("\">Try again</a>");
+        }
+        else if (returnUrl != "/")
+        {
+            html.Append("<a class=\"button primary\" href=\"/\">Start page</a>");
         }
 
         html.Append("<a class=\"button\" href=\"").Append(SignOutPath).Append("\">Sign out</a></nav>\n")

@@ -81,6 +81,12 @@ internal sealed class LoginModel(SupportSignIn signIn, SupportMfa mfa) : Gateway
             Error = outcome.MfaNotEnrolled
                 ? new ProblemWords("Two-step sign-in not set up", "This gateway requires a one-time code, and your support account has no authenticator app enrolled yet. Ask a platform operator to enrol you (mfa enroll).", false)
                 : ProblemPage.Describe(problem.Value, outcome.Tenant?.Value ?? tenant, time, wait);
+            if (problem == ProblemCode.SupportNoGrant)
+            {
+                // Not "ended": at sign-in the engineer may never have had access.
+                Error = Error with { Heading = "No active support access" };
+            }
+
             ErrorCode = problem.Value;
             FocusCode = problem == ProblemCode.SupportLoginMfaRequired || problem == ProblemCode.SupportLoginMfaInvalid;
             return PageWithStatus(problem.Status);
