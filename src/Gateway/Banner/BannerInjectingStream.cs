@@ -154,7 +154,14 @@ internal sealed class BannerInjectingStream(HttpContext context, Stream inner, b
         }
 
         Hold(buffer.Span);
-        var at = FindInsertionPoint(_held.AsSpan(0, _count), out var incomplete);
+
+        // Only the first MaxScanBytes are searched; a tag that starts there may end a little later.
+        var at = FindInsertionPoint(_held.AsSpan(0, Math.Min(_count, MaxScanBytes)), out var incomplete);
+        if (at < 0 && incomplete)
+        {
+            at = FindInsertionPoint(_held.AsSpan(0, Math.Min(_count, MaxScanBytes * 2)), out incomplete);
+        }
+
         if (at >= 0)
         {
             await inner.WriteAsync(_held.AsMemory(0, at), cancellationToken);
@@ -163,7 +170,7 @@ internal sealed class BannerInjectingStream(HttpContext context, Stream inner, b
             Injected = true;
             Release();
         }
-        else if (_count >= MaxScanBytes && !(incomplete && _count < MaxScanBytes * 2))
+        else if ((_count >= MaxScanBytes && !incomplete) || _count >= MaxScanBytes * 2)
         {
             await ReleaseUnchangedAsync(cancellationToken);
         }

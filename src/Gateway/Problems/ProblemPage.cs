@@ -85,6 +85,7 @@ internal static class ProblemPage
             "support.session.wrong_tenant" => new("Signed in to another tenant", $"Your support session belongs to another tenant, not {t}. Sign in on this address to work here.", true),
             "support.not_permitted" => new("Not permitted for this tenant", $"Your support account may not support {t}.", false),
             "support.no_grant" => new("Support access ended", $"Support access to {t} is not active as of {at}. {who} can enable support in the Support access page or their user menu; then sign in again.", true),
+            "support.disabled_for_tenant" => new("Support switched off", $"The platform has switched support access off for {t}.", false),
             "support.no_target" => new("No user to act as", $"Write the user you act as after the $ (jill$john), or ask {t} to name a designated admin.", true),
             "support.isolation.data" => new("Hidden from support", $"This page holds {t}'s records; the tenant's grant hides them from support.", false),
             "support.isolation.config" => new("Configuration is read-only", $"The tenant's grant lets support read {t}'s configuration, not change it.", false),

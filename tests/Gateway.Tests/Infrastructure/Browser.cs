@@ -63,8 +63,31 @@ public sealed class Browser : IDisposable
     public void GoTo(string url) => _driver.Navigate().GoToUrl(url);
 
     /// <summary>Waits until <paramref name="condition"/> holds (page loads and redirects are asynchronous to the driver).</summary>
-    public T WaitFor<T>(Func<IWebDriver, T> condition, TimeSpan? timeout = null) =>
-        new WebDriverWait(_driver, timeout ?? TimeSpan.FromSeconds(15)).Until(condition);
+    public T WaitFor<T>(Func<IWebDriver, T> condition, TimeSpan? timeout = null)
+    {
+        var wait = new WebDriverWait(_driver, timeout ?? TimeSpan.FromSeconds(15));
+        // While a page is replaced, elements vanish or go stale: keep waiting.
+        wait.IgnoreExceptionTypes(typeof(NoSuchElementException), typeof(StaleElementReferenceException));
+        return wait.Until(condition);
+    }
+
+    /// <summary>Waits until <paramref name="element"/> (e.g. the old page's <c>html</c>) has left the document: a new page replaced it.</summary>
+    public void WaitUntilReplaced(IWebElement element) => WaitFor<bool>(driver =>
+    {
+        try
+        {
+            _ = element.Enabled;
+            return false;
+        }
+        catch (StaleElementReferenceException)
+        {
+            return true;
+        }
+        catch (WebDriverException ex) when (ex.Message.Contains("does not belong to the document", StringComparison.Ordinal))
+        {
+            return true; // Chromium's way of saying "stale" while the old document is torn down
+        }
+    });
 
     /// <summary>The text of the page's body.</summary>
     public string BodyText => _driver.FindElement(By.TagName("body")).Text;

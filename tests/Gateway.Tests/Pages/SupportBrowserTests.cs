@@ -90,7 +90,9 @@ public sealed class SupportBrowserTests(SupportPagesEnvironment env, Browser bro
         browser.Screenshot("refusal-no-grant");
 
         // Its "sign in again" link leads back to the sign-in page, remembering where the engineer was.
+        var refusal = browser.Driver.FindElement(By.TagName("html"));
         browser.Driver.FindElement(By.LinkText("Sign in again")).Click();
+        browser.WaitUntilReplaced(refusal);
         browser.WaitFor(d => d.Url.StartsWith(Url("/_gateway/support/login"), StringComparison.Ordinal));
         Assert.Equal("/api/echo/after-revoke", browser.Driver.FindElement(By.Id("ReturnUrl")).GetAttribute("value"));
     }
@@ -102,11 +104,15 @@ public sealed class SupportBrowserTests(SupportPagesEnvironment env, Browser bro
         SignInAt("/", "jill$john", JillPassword);
         browser.WaitFor(d => d.FindElements(By.CssSelector("[data-support-banner]")).Count == 1);
 
+        var app = browser.Driver.FindElement(By.TagName("html"));
         browser.Driver.FindElement(By.LinkText("sign out")).Click();
+        browser.WaitUntilReplaced(app);
         browser.WaitFor(d => d.Url == Url("/_gateway/support/logout"));
         Assert.Contains("End the support session jill acting as john in acme?", browser.BodyText, StringComparison.Ordinal);
         browser.Screenshot("sign-out-confirm");
+        var confirm = browser.Driver.FindElement(By.TagName("html"));
         browser.Driver.FindElement(By.CssSelector("button[type=submit]")).Click();
+        browser.WaitUntilReplaced(confirm);
 
         browser.WaitFor(d => d.FindElement(By.TagName("h1")).Text == "You are signed out");
         browser.Screenshot("signed-out");
@@ -207,7 +213,9 @@ public sealed class SupportBrowserTests(SupportPagesEnvironment env, Browser bro
         var active = browser.Driver.SwitchTo().ActiveElement();
         Assert.Equal("Input_Username", active.GetAttribute("id"));
         active.SendKeys("jill$john" + Keys.Tab);
+        var page = browser.Driver.FindElement(By.TagName("html"));
         browser.Driver.SwitchTo().ActiveElement().SendKeys(JillPassword + Keys.Enter);
+        browser.WaitUntilReplaced(page);
 
         browser.WaitFor(d => d.Url == Url("/"));
         Assert.Single(browser.Driver.FindElements(By.CssSelector("[data-support-banner]")));
@@ -237,7 +245,9 @@ public sealed class SupportBrowserTests(SupportPagesEnvironment env, Browser bro
             browser.Driver.FindElement(By.Id("Input_Code")).SendKeys(code);
         }
 
+        var page = browser.Driver.FindElement(By.TagName("html"));
         browser.Driver.FindElement(By.CssSelector("form button[type=submit]")).Click();
+        browser.WaitUntilReplaced(page);
     }
 
     private Task GrantAsync(object body) => env.Api.JsonAsync(HttpMethod.Post, "/_gateway/tenants/acme/support/grants", env.John, body, 201);
