@@ -144,6 +144,8 @@ public sealed class SupportBrowserTests(SupportPagesEnvironment env, Browser bro
         Assert.Contains("The login name or password is wrong.", browser.BodyText, StringComparison.Ordinal);
         Assert.Equal("jill$john", browser.Driver.FindElement(By.Id("Input_Username")).GetAttribute("value"));
         Assert.Equal("", browser.Driver.FindElement(By.Id("Input_Password")).GetAttribute("value"));
+        // The name is kept; the password, to be typed again, has the focus.
+        Assert.Equal("Input_Password", browser.Driver.SwitchTo().ActiveElement().GetAttribute("id"));
         browser.Screenshot("sign-in-wrong-password");
 
         SignIn("jill$john", JillPassword, clearName: true);
