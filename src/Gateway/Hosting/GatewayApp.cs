@@ -3,6 +3,7 @@ using Gateway.Authentication;
 using Gateway.Grants;
 using Gateway.Health;
 using Gateway.Management;
+using Gateway.Pages;
 using Gateway.Policy;
 using Gateway.Problems;
 using Gateway.Proxying;
@@ -68,6 +69,8 @@ public static partial class GatewayApp
         builder.Services.AddManagementAuthentication(builder.Configuration);
         builder.Services.AddSupportSessions(builder.Configuration, configDir);
         builder.Services.AddSupportSessionRecords(builder.Configuration);
+        builder.Services.AddSupportSignIn(builder.Configuration);
+        builder.Services.AddSupportPages();
         builder.Services.AddGatewayAudit(builder.Configuration);
         builder.Services.AddHostedService<ConfigurationAuditService>();
         builder.Services.AddGatewayHealth();
@@ -99,6 +102,7 @@ public static partial class GatewayApp
         gateway.MapSupportEndpoints();
         gateway.MapPolicyEndpoints();
         gateway.MapSessionEndpoints();
+        app.MapSupportPages(gateway);
         gateway.MapFallback("{**rest}", context => GatewayProblem.Create(ProblemCode.NotFound).WriteAsync(context));
         // The gateway's own endpoints always win over proxy routes, whatever order those declare.
         gateway.WithOrder(int.MinValue);
@@ -137,6 +141,7 @@ public static partial class GatewayApp
                      () => app.Services.GetRequiredService<IOptions<AuditOptions>>().Value,
                      () => app.Services.GetRequiredService<IOptions<SupportCredentialOptions>>().Value,
                      () => app.Services.GetRequiredService<IOptions<SessionsOptions>>().Value,
+                     () => app.Services.GetRequiredService<IOptions<SecretsOptions>>().Value,
                  })
         {
             try

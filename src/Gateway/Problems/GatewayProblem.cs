@@ -24,7 +24,8 @@ internal sealed record GatewayProblem(
         new($"https://gateway.invalid/problems/{code.Value}", code.Title, code.Status, code.Value, detail);
 
     /// <summary>
-    /// Writes the problem unless the response has already started (then nothing can be said).
+    /// Writes the problem unless the response has already started (then nothing can be said): as
+    /// problem+json, or as a small HTML page when a browser asks on a tenant host (<see cref="ProblemPage"/>).
     /// Anything set on the response before is cleared; <paramref name="headers"/> adds headers
     /// that go with the problem (e.g. <c>WWW-Authenticate</c>, <c>Retry-After</c>).
     /// </summary>
@@ -41,6 +42,15 @@ internal sealed record GatewayProblem(
         context.Response.Headers.CacheControl = "no-store";
         headers?.Invoke(context.Response.Headers);
         var withTrace = this with { TraceId = System.Diagnostics.Activity.Current?.TraceId.ToString() ?? context.TraceIdentifier };
+        if (ProblemPage.ShouldRender(context))
+        {
+            // A browser: the same status and headers, as a page (content negotiation on Accept).
+            context.Response.ContentType = "text/html; charset=utf-8";
+            ProblemPage.ApplySecurityHeaders(context.Response.Headers);
+            var page = ProblemPage.Render(context, withTrace);
+            return context.Response.Body.WriteAsync(page, context.RequestAborted).AsTask();
+        }
+
         return JsonSerializer.SerializeAsync(
             context.Response.Body, withTrace, ProblemJsonContext.Default.GatewayProblem, context.RequestAborted);
     }
@@ -109,6 +119,10 @@ internal sealed record ProblemCode(string Value, int Status, string Title)
         new("support.login.tenant_required", StatusCodes.Status400BadRequest, "Name the tenant: log in on the tenant's host or as tenant/jill$john");
     public static readonly ProblemCode SupportLoginRateLimited =
         new("support.login.rate_limited", StatusCodes.Status429TooManyRequests, "Too many failed support logins; try again later");
+    public static readonly ProblemCode SupportLoginMfaRequired =
+        new("support.login.mfa_required", StatusCodes.Status401Unauthorized, "A one-time code from the support user's authenticator app is required; sign in at /_gateway/support/login");
+    public static readonly ProblemCode SupportLoginMfaInvalid =
+        new("support.login.mfa_invalid", StatusCodes.Status401Unauthorized, "The one-time code is wrong, expired or already used");
     public static readonly ProblemCode SupportLoginBusy =
         new("support.login.busy", StatusCodes.Status429TooManyRequests, "Too many support logins are being checked at once; try again in a moment");
     public static readonly ProblemCode CredentialsUnreadable =

@@ -168,33 +168,12 @@ internal sealed partial class SupportSessionsMiddleware(
     {
         var now = time.GetUtcNow();
         var target = identity.RequestedTarget ?? tenantAccess.LongestGrantor ?? tenantAccess.LongestScopedTarget ?? tenancy.Value.Tenants[tenant.Value].DesignatedAdmin ?? "";
-        var access = tenantAccess.ForTarget(target);
-        SupportSessionRecord NewRecord(string id, string target, string credential) => new()
-        {
-            Id = id,
-            Tenant = tenant.Value,
-            SupportUser = user.Name,
-            TargetUser = target,
-            Credential = credential,
-            StartedAt = now,
-            LastActivityAt = now,
-            ExpiresAt = identity.SessionExpires,
-            Isolation = (access.DenyData, access.DenyConfig) switch
-            {
-                (true, true) => "denyData,denyConfig",
-                (true, false) => "denyData",
-                (false, true) => "denyConfig",
-                _ => "none",
-            },
-            AdmittedUnder = access.EntryKeys,
-            Scope = tenantAccess.Scope,
-            ClientAddresses = context.Connection.RemoteIpAddress is { } ip ? [ip.ToString()] : [],
-            UserAgent = context.Request.Headers.UserAgent.ToString() is { Length: > 0 } agent ? Auditing.AuditValues.Cap(agent, 512) : null,
-        };
+        SupportSessionRecord NewRecord(string id, string credential) =>
+            SessionRecords.New(id, tenant.Value, user.Name, target, credential, tenantAccess, now, identity.SessionExpires, context);
 
         return kind == SupportCredentialKind.SessionToken
-            ? sessions.ForTokenAsync(tenant, identity.SessionId!, () => NewRecord(identity.SessionId!, target, "sessiontoken"), context.RequestAborted)
-            : sessions.ForBasicAsync(tenant, user.Name, identity.RequestedTarget, tenantAccess, id => NewRecord(id, target, "basic"), context.RequestAborted);
+            ? sessions.ForTokenAsync(tenant, identity.SessionId!, () => NewRecord(identity.SessionId!, "sessiontoken"), context.RequestAborted)
+            : sessions.ForBasicAsync(tenant, user.Name, identity.RequestedTarget, tenantAccess, id => NewRecord(id, "basic"), context.RequestAborted);
     }
 
     /// <summary>A protocol upgrade (WebSocket over HTTP/1.1), an extended CONNECT (WebSocket over HTTP/2) or a tunnel.</summary>

@@ -458,6 +458,41 @@ public abstract class GrantStoreContract : IAsyncLifetime
         Assert.Equal(["s_two"], (await Store.GetStateAsync(Acme, Ct)).RevokedSessions.ToArray());
     }
 
+    // ---- used one-time codes (TOTP replay protection) ----------------------------------------
+
+    [Fact]
+    public async Task OneTimeCode_IsAcceptedOncePerUserAndStep_NamesCaseInsensitive()
+    {
+        var until = Clock.Now + TimeSpan.FromMinutes(2);
+
+        Assert.True(await Store.TryUseOneTimeCodeAsync("mia", 1000, until, Ct));
+        Assert.False(await Store.TryUseOneTimeCodeAsync("mia", 1000, until, Ct));
+        Assert.False(await Store.TryUseOneTimeCodeAsync("MIA", 1000, until, Ct));
+        Assert.True(await Store.TryUseOneTimeCodeAsync("mia", 1001, until, Ct));
+        Assert.True(await Store.TryUseOneTimeCodeAsync("jill", 1000, until, Ct));
+    }
+
+    [Fact]
+    public async Task OneTimeCode_UsedOnOneInstance_IsRefusedOnAnother()
+    {
+        var peer = await CreatePeerAsync();
+        var until = Clock.Now + TimeSpan.FromMinutes(2);
+
+        Assert.True(await Store.TryUseOneTimeCodeAsync("mia", 2000, until, Ct));
+        Assert.False(await peer.TryUseOneTimeCodeAsync("mia", 2000, until, Ct));
+    }
+
+    [Fact]
+    public async Task OneTimeCode_Record_LapsesAtItsUntil()
+    {
+        Assert.True(await Store.TryUseOneTimeCodeAsync("mia", 3000, Clock.Now + ShortLife, Ct));
+        Assert.False(await Store.TryUseOneTimeCodeAsync("mia", 3000, Clock.Now + ShortLife, Ct));
+
+        await Clock.PassAsync(ShortLife + PastExpiry);
+
+        Assert.True(await Store.TryUseOneTimeCodeAsync("mia", 3000, Clock.Now + ShortLife, Ct));
+    }
+
     // ---- what a concrete class provides -----------------------------------------------------
 
     /// <summary>A store with these options over this test's data.</summary>

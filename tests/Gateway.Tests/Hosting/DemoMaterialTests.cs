@@ -85,6 +85,7 @@ public sealed class DemoMaterialTests : IDisposable
         [
             "--Gateway:Production=true",
             $"--Support:SigningKeyPem={key.ExportPkcs8PrivateKeyPem()}",
+            $"--Secrets:EncryptionKey={Convert.ToBase64String(RandomNumberGenerator.GetBytes(32))}",
             "--Management:Issuers:demo:SigningKey=",
             "--Management:Issuers:demo:KeyId=",
             "--Management:Issuers:demo:Issuer=https://login.example.com/realms/ops",

@@ -146,6 +146,7 @@ public sealed class StartupValidationTests : IDisposable
                 "--Gateway:Production=true",
                 "--Grants:SingleInstanceInMemoryStore=true",
                 $"--Support:SigningKeyPem={supportKey.ExportPkcs8PrivateKeyPem()}",
+                $"--Secrets:EncryptionKey={Convert.ToBase64String(RandomNumberGenerator.GetBytes(32))}",
                 "--Management:Issuers:demo:SigningKey=",
                 "--Management:Issuers:demo:KeyId=",
                 "--Management:Issuers:demo:Issuer=https://login.example.com/realms/ops",
