@@ -53,6 +53,11 @@ internal sealed class ProxyCallRecord(long started)
 
     public void InSession(string sessionId) => SessionId = sessionId;
 
+    /// <summary>The isolation a refused call was decided under (an admitted one's is its session's), so a replay can decide it again.</summary>
+    public string? Isolation { get; private set; }
+
+    public void DecidedUnder(string isolation) => Isolation = isolation;
+
     /// <summary>The path as the client sent it (raw, without the query), as records keep it.</summary>
     public string PathForRecords(HttpContext context)
     {
@@ -226,7 +231,7 @@ internal sealed class ProxyAuditMiddleware(RequestDelegate next, IAuditSink audi
             UserId = session?.SupportUser,
             TargetUserName = session?.TargetUser,
             GrantIds = session?.AdmittedBy.Ids,
-            Isolation = session?.Isolation,
+            Isolation = session?.Isolation ?? record.Isolation,
             Decision = record.IsSupportRequest ? (record.Refusal is null ? "allowed" : "denied") : null,
             SessionId = session?.SessionId ?? record.SessionId,
         };

@@ -37,6 +37,7 @@ internal static class GatewayCommandLine
         Add(root, TokenCommand.Create(console));
         Add(root, HashPasswordCommand.Create(console));
         Add(root, PolicyExplainCommand.Create(console), group: "policy");
+        Add(root, PolicyReplayCommand.Create(console), group: "policy");
         Add(root, ConfigCheckCommand.Create(console), group: "config");
         Add(root, AuditExportCommand.Create(console), group: "audit");
         Add(root, InitCommand.Create(console));

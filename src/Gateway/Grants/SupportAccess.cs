@@ -71,6 +71,30 @@ internal sealed record SupportAccess(string Tenant, IReadOnlyList<SupportAccessE
 
     public bool DenyConfig { get; } = Entries.All(e => e.DenyConfig);
 
+    /// <summary>The isolation as headers, audit and records name it: <c>denyData,denyConfig</c>, one of them, or <c>none</c>.</summary>
+    public string Isolation => IsolationName(DenyData, DenyConfig);
+
+    public static string IsolationName(bool denyData, bool denyConfig) => (denyData, denyConfig) switch
+    {
+        (true, true) => "denyData,denyConfig",
+        (true, false) => "denyData",
+        (false, true) => "denyConfig",
+        _ => "none",
+    };
+
+    /// <summary>The isolation a name of <see cref="IsolationName"/> stands for; false when it is not one.</summary>
+    public static bool TryParseIsolation(string? name, out bool denyData, out bool denyConfig)
+    {
+        (denyData, denyConfig) = name switch
+        {
+            "denyData,denyConfig" => (true, true),
+            "denyData" => (true, false),
+            "denyConfig" => (false, true),
+            _ => (false, false),
+        };
+        return name is "denyData,denyConfig" or "denyData" or "denyConfig" or "none";
+    }
+
     /// <summary>The latest end among entries; null while any entry has no end (or none is active).</summary>
     public DateTimeOffset? Until => Entries.Count == 0 || Entries.Any(e => e.Until is null) ? null : Entries.Max(e => e.Until);
 

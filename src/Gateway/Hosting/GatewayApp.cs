@@ -62,6 +62,7 @@ public static partial class GatewayApp
         });
 
         builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton(new Policy.GatewayStartArguments([.. args]));
         builder.Services.AddTrustedProxies(builder.Configuration);
         builder.Services.AddGatewayTenancy(builder.Configuration);
         builder.Services.AddGatewayRouting(builder.Configuration, new RouteConfigurationSource(configDir, settingsArgs));

@@ -166,13 +166,7 @@ internal static class SessionRecords
             StartedAt = now,
             LastActivityAt = now,
             ExpiresAt = expiresAt,
-            Isolation = (access.DenyData, access.DenyConfig) switch
-            {
-                (true, true) => "denyData,denyConfig",
-                (true, false) => "denyData",
-                (false, true) => "denyConfig",
-                _ => "none",
-            },
+            Isolation = access.Isolation,
             AdmittedUnder = access.EntryKeys,
             Scope = tenantAccess.Scope,
             ClientAddresses = context.Connection.RemoteIpAddress is { } ip ? [ip.ToString()] : [],

@@ -134,6 +134,11 @@ internal sealed partial class SupportSessionsMiddleware(
                 }
             }
 
+            if (verdict.Access is { } decidedUnder)
+            {
+                record.DecidedUnder(decidedUnder.Isolation);
+            }
+
             await RefuseAsync(context, record, verdict.Problem!, verdict.Detail ?? verdict.Reason);
             return;
         }
