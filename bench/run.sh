@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Side-by-side load benchmark (issue 7): one command, on this machine, with wrk.
+# Side-by-side load benchmark: one command, on this machine, with wrk.
 #
 #   A        the sample tenant app directly
 #   B        bare YARP (bench/BareYarp) with the gateway's routes and forwarder settings
@@ -8,6 +8,8 @@
 #   D-token  the gateway, the same support session as a session token (Bearer)
 #   D′       like D-basic on a second gateway whose grant cache is cold
 #            (Grants:CacheSafetyTtl=1 ms), so every request reads Redis
+#   C-flood  C on a third gateway, alone and beside a flood of failed support logins from many
+#            client addresses (it trusts 127.0.0.1 as its proxy), with a revocation mid-flood
 #
 # GET /download?bytes=N (a data-class route, allowed by a denyData=false grant) for each
 # payload × connection count; a warm-up per target; BENCH_REPEATS rounds that alternate the
@@ -26,6 +28,8 @@
 #   BENCH_LOW_CONNS=4    low-load round (0: skip it)
 #   BENCH_QUICK=1        smoke run: 1 KB × 32 connections × 1 round × 2s, low-load round 2s
 #   BENCH_GATEWAY_ARGS   extra arguments for both gateways (e.g. "--Support:BackendTokenLifetime=00:05:00")
+#   BENCH_FLOOD=1        login-flood arm (0: skip); BENCH_FLOOD_ATTACKERS=64 connections of failed logins,
+#                        BENCH_FLOOD_CONNS=8 and BENCH_FLOOD_DURATION=10s for C measured beside them
 #   BENCH_DOTNET_GC      unset: each app's default (server GC); "workstation" or "server" forces it for all
 #   BENCH_PROFILE        e.g. "B C D-basic D-token": instead of the table, a CPU profile of each listed
 #                        target's proxy process (perf record -g at 999 Hz while wrk runs 1 KB × 32
@@ -128,7 +132,7 @@ gateway_dll="$work/gateway-bin/Gateway.dll"
 mapfile -t ports < <("$py" - <<'EOF'
 import socket
 socks = []
-for _ in range(11):
+for _ in range(13):
     s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
 for s in socks:
     print(s.getsockname()[1])
@@ -136,7 +140,7 @@ EOF
 )
 port_backend=${ports[0]}; port_bare=${ports[1]}; port_gw=${ports[2]}; port_gw_cold=${ports[3]}; port_redis=${ports[4]}
 gc_backend=${ports[5]}; gc_bare=${ports[6]}; gc_gw=${ports[7]}; gc_gw_cold=${ports[8]}
-port_es=${ports[9]}
+port_es=${ports[9]}; port_gw_flood=${ports[11]}; gc_gw_flood=${ports[12]}
 backend_url="http://127.0.0.1:$port_backend/"
 
 # --- servers --------------------------------------------------------------------------------------
@@ -247,7 +251,7 @@ session="$(head -n -1 <<<"$login" | "$py" -c 'import json,sys; print(json.load(s
 target_port() {
   case $1 in
     A) echo "$port_backend" ;; B) echo "$port_bare" ;;
-    C|D-basic|D-token) echo "$port_gw" ;; "D′") echo "$port_gw_cold" ;;
+    C|D-basic|D-token) echo "$port_gw" ;; "D′") echo "$port_gw_cold" ;; C-flood) echo "$port_gw_flood" ;;
   esac
 }
 target_auth() {
@@ -261,12 +265,13 @@ target_procs() {
     B) echo "proxy=$pid_bare backend=$pid_backend" ;;
     C|D-basic|D-token) echo "proxy=$pid_gw backend=$pid_backend redis=$pid_redis" ;;
     "D′") echo "proxy=$pid_gw_cold backend=$pid_backend redis=$pid_redis" ;;
+    C-flood) echo "proxy=$pid_gw_flood backend=$pid_backend redis=$pid_redis" ;;
   esac
 }
 gc_port_of_pid() {
   case $1 in
     "$pid_backend") echo "$gc_backend" ;; "$pid_bare") echo "$gc_bare" ;;
-    "$pid_gw") echo "$gc_gw" ;; "$pid_gw_cold") echo "$gc_gw_cold" ;; *) echo "" ;;
+    "$pid_gw") echo "$gc_gw" ;; "$pid_gw_cold") echo "$gc_gw_cold" ;; "${pid_gw_flood:-none}") echo "$gc_gw_flood" ;; *) echo "" ;;
   esac
 }
 
@@ -466,6 +471,42 @@ for round in $(seq 1 "$repeats"); do
     done
   fi
 done
+
+# --- login flood (abuse resistance) ---------------------------------------------------------------
+# Ordinary traffic (C) on a third gateway, alone and then beside a password-guessing flood from
+# many client addresses and user names; a tenant admin's revocation in the middle of the flood.
+# That gateway trusts 127.0.0.1 as its proxy, so the flood's X-Forwarded-For is its client.
+if [ "${BENCH_FLOOD:-1}" = 1 ]; then
+  flood_conns="${BENCH_FLOOD_CONNS:-8}"; flood_attackers="${BENCH_FLOOD_ATTACKERS:-64}"; flood_duration="${BENCH_FLOOD_DURATION:-10s}"
+  log "login flood: starting a gateway :$port_gw_flood that trusts 127.0.0.1 as its proxy"
+  # shellcheck disable=SC2046
+  start_dotnet gw-flood "$gc_gw_flood" dotnet "$gateway_dll" $(gateway_args "$port_gw_flood" gw-flood) \
+    --Gateway:ForwardedHeaders:KnownProxies:0=127.0.0.1
+  wait_http "http://127.0.0.1:$port_gw_flood/_gateway/health/ready" "flood gateway" "$pid_gw_flood"
+  warm_up C-flood
+  log "login flood: C alone ($flood_conns connections, $flood_duration)"
+  measure flood-base 1 C-flood 1024 "$flood_conns" "$flood_duration"
+  ann="$(dotnet "$gateway_dll" token --config-dir "$work/config" --tenant acme --user ann --role tenant-admin)" || die "token verb"
+  curl -fsS -o /dev/null -X POST -H "Authorization: Bearer $john" -H 'Content-Type: application/json' -d '{"denyData": false}' \
+    "http://127.0.0.1:$port_gw_flood/_gateway/tenants/acme/support/grants" || die "grant before the flood"
+  flood_seconds=$(( ${flood_duration%s} + 6 ))
+  log "login flood: $flood_attackers connections of failed logins for ${flood_seconds} s; C measured beside it; ann revokes in the middle"
+  wrk -t1 -c"$flood_attackers" -d"${flood_seconds}s" --timeout 10s -s bench/login-flood.lua "http://127.0.0.1:$port_gw_flood/" >"$work/flood.out" 2>&1 &
+  flood_pid=$!
+  sleep 3   # the flood reaches its steady state before C is measured (a benchmark script: waiting is the point)
+  ( sleep $(( ${flood_duration%s} / 2 )); curl -sS -o /dev/null -w '%{http_code} %{time_total}' -X DELETE -H "Authorization: Bearer $ann" \
+      "http://127.0.0.1:$port_gw_flood/_gateway/tenants/acme/support/grants" >"$work/revoke.out" 2>&1 ) &
+  revoke_pid=$!
+  measure flood 1 C-flood 1024 "$flood_conns" "$flood_duration"
+  wait "$revoke_pid" || true
+  wait "$flood_pid" || die "the flood's wrk failed: $(cat "$work/flood.out")"
+  flood_json="$(sed -n 's/^FLOOD_JSON //p' "$work/flood.out")"
+  [ -n "$flood_json" ] || die "no summary from the flood: $(cat "$work/flood.out")"
+  read -r revoke_status revoke_seconds <"$work/revoke.out" || true
+  log "login flood: $flood_json; revocation: HTTP ${revoke_status:-?} in ${revoke_seconds:-?} s"
+  printf '{"kind":"flood-attack","round":1,"target":"C-flood","attack":%s,"revoke_status":"%s","revoke_seconds":"%s","attackers":%d}\n' \
+    "$flood_json" "${revoke_status:-}" "${revoke_seconds:-}" "$flood_attackers" >>"$runs"
+fi
 
 # --- audit: did the pipeline keep up? ----------------------------------------------------------------
 audit_summary=""
