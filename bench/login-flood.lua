@@ -1,9 +1,12 @@
 -- Loaded by bench/run.sh for the login-flood arm: a password-guessing flood spread over many
 -- client addresses (the flood gateway trusts 127.0.0.1 as its proxy, so X-Forwarded-For is the
--- client) and many support user names, each request a different guess. At the end, one line
--- with the counts by status.
+-- client) and many support user names, each request a different guess, at a fixed rate (each
+-- connection pauses FLOOD_DELAY_MS between attempts). At the end, one line with the counts by status.
 local counter = 0
-local statuses = {}
+-- Global (per thread): done() reads each thread's table through thread:get.
+statuses = {}
+-- Milliseconds each connection waits between attempts (BENCH_FLOOD_RATE sets it through run.sh): a fixed rate.
+local pause = tonumber(os.getenv("FLOOD_DELAY_MS") or "0")
 
 function init(args)
   math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16) % 100000)
@@ -15,6 +18,10 @@ function request()
   local body = string.format('{"username":"guess%d$john","password":"wrong-%d"}', math.random(1, 1000000), counter)
   return wrk.format("POST", "/_gateway/support/login",
     { ["Host"] = "acme.localhost", ["Content-Type"] = "application/json", ["X-Forwarded-For"] = ip }, body)
+end
+
+function delay()
+  return pause
 end
 
 function response(status, headers, body)

@@ -247,8 +247,9 @@ def render_flood(runs):
         "## Login flood",
         "",
         f"Ordinary traffic (C, 1 KB) on a third gateway that trusts 127.0.0.1 as its proxy, alone and beside"
-        f" {attack['attackers']} connections of failed support logins, each from a random X-Forwarded-For"
-        f" address and for a random user name; a tenant admin revokes all grants in the middle.",
+        f" a flood of failed support logins paced at {attack.get('rate', '?')}/s over {attack['attackers']} connections,"
+        f" each from a random X-Forwarded-For address and for a random user name; a tenant admin revokes"
+        f" all grants in the middle.",
         "",
         "| | req/s | p50 ms | p99 ms | gateway CPU % |",
         "|---|--:|--:|--:|--:|",

@@ -28,7 +28,8 @@
 #   BENCH_LOW_CONNS=4    low-load round (0: skip it)
 #   BENCH_QUICK=1        smoke run: 1 KB × 32 connections × 1 round × 2s, low-load round 2s
 #   BENCH_GATEWAY_ARGS   extra arguments for both gateways (e.g. "--Support:BackendTokenLifetime=00:05:00")
-#   BENCH_FLOOD=1        login-flood arm (0: skip); BENCH_FLOOD_ATTACKERS=64 connections of failed logins,
+#   BENCH_FLOOD=1        login-flood arm (0: skip); BENCH_FLOOD_RATE=2000 failed logins/s over
+#                        BENCH_FLOOD_ATTACKERS=64 connections,
 #                        BENCH_FLOOD_CONNS=8 and BENCH_FLOOD_DURATION=10s for C measured beside them
 #   BENCH_DOTNET_GC      unset: each app's default (server GC); "workstation" or "server" forces it for all
 #   BENCH_PROFILE        e.g. "B C D-basic D-token": instead of the table, a CPU profile of each listed
@@ -222,11 +223,13 @@ start_dotnet gw-cold "$gc_gw_cold" dotnet "$gateway_dll" $(gateway_args "$port_g
 wait_http "http://127.0.0.1:$port_es/" "Elasticsearch stand-in" "$pid_essink"
 wait_http "http://127.0.0.1:$port_backend/" backend "$pid_backend"
 wait_http "http://127.0.0.1:$port_bare/" "bare YARP" "$pid_bare" acme.localhost
+# Readiness details (grant store, audit counters) are for platform admins: anonymous callers get the status word.
+ops="$(dotnet "$gateway_dll" token --config-dir "$work/config" --user bench-ops --role platform-admin)" || die "token verb"
 wait_http "http://127.0.0.1:$port_gw/_gateway/health/ready" gateway "$pid_gw"
 wait_http "http://127.0.0.1:$port_gw_cold/_gateway/health/ready" "cold-cache gateway" "$pid_gw_cold"
 for name in gw gw-cold; do
   port=$port_gw; [ "$name" = gw-cold ] && port=$port_gw_cold
-  ready="$(curl -fsS "http://127.0.0.1:$port/_gateway/health/ready")"
+  ready="$(curl -fsS -H "Authorization: Bearer $ops" "http://127.0.0.1:$port/_gateway/health/ready")"
   # Both gateways must read grants from this run's Redis, with invalidations heard.
   tr -d ' \n' <<<"$ready" | grep -q '"redis".*"reachable":true.*"invalidationsConnected":true' \
     || die "gateway $name: grant store not on a reachable Redis: $ready"
@@ -294,7 +297,7 @@ gc_allocated() {
   curl -fsS --max-time 2 "http://127.0.0.1:$port/" | sed -n 's/.*"allocated":\([0-9]*\).*/\1/p'
 }
 audit_dropped() {  # the gateway's count of dropped (ordinary) audit events, from its readiness
-  curl -fsS --max-time 2 "http://127.0.0.1:$1/_gateway/health/ready" | "$py" -c 'import json,sys; print(json.load(sys.stdin)["checks"]["audit"]["dropped"])'
+  curl -fsS --max-time 2 -H "Authorization: Bearer $ops" "http://127.0.0.1:$1/_gateway/health/ready" | "$py" -c 'import json,sys; print(json.load(sys.stdin)["checks"]["audit"]["dropped"])'
 }
 jit_compiled() {  # methods the JIT has compiled so far in PID (every tier), from the GC probe
   local port; port="$(gc_port_of_pid "$1")"
@@ -478,6 +481,7 @@ done
 # That gateway trusts 127.0.0.1 as its proxy, so the flood's X-Forwarded-For is its client.
 if [ "${BENCH_FLOOD:-1}" = 1 ]; then
   flood_conns="${BENCH_FLOOD_CONNS:-8}"; flood_attackers="${BENCH_FLOOD_ATTACKERS:-64}"; flood_duration="${BENCH_FLOOD_DURATION:-10s}"
+  flood_rate="${BENCH_FLOOD_RATE:-2000}"   # attempts per second over all attacker connections
   log "login flood: starting a gateway :$port_gw_flood that trusts 127.0.0.1 as its proxy"
   # shellcheck disable=SC2046
   start_dotnet gw-flood "$gc_gw_flood" dotnet "$gateway_dll" $(gateway_args "$port_gw_flood" gw-flood) \
@@ -490,8 +494,8 @@ if [ "${BENCH_FLOOD:-1}" = 1 ]; then
   curl -fsS -o /dev/null -X POST -H "Authorization: Bearer $john" -H 'Content-Type: application/json' -d '{"denyData": false}' \
     "http://127.0.0.1:$port_gw_flood/_gateway/tenants/acme/support/grants" || die "grant before the flood"
   flood_seconds=$(( ${flood_duration%s} + 6 ))
-  log "login flood: $flood_attackers connections of failed logins for ${flood_seconds} s; C measured beside it; ann revokes in the middle"
-  wrk -t1 -c"$flood_attackers" -d"${flood_seconds}s" --timeout 10s -s bench/login-flood.lua "http://127.0.0.1:$port_gw_flood/" >"$work/flood.out" 2>&1 &
+  log "login flood: $flood_rate failed logins/s over $flood_attackers connections for ${flood_seconds} s; C measured beside it; ann revokes in the middle"
+  FLOOD_DELAY_MS=$(( flood_attackers * 1000 / flood_rate )) wrk -t1 -c"$flood_attackers" -d"${flood_seconds}s" --timeout 10s -s bench/login-flood.lua "http://127.0.0.1:$port_gw_flood/" >"$work/flood.out" 2>&1 &
   flood_pid=$!
   sleep 3   # the flood reaches its steady state before C is measured (a benchmark script: waiting is the point)
   ( sleep $(( ${flood_duration%s} / 2 )); curl -sS -o /dev/null -w '%{http_code} %{time_total}' -X DELETE -H "Authorization: Bearer $ann" \
@@ -504,15 +508,15 @@ if [ "${BENCH_FLOOD:-1}" = 1 ]; then
   [ -n "$flood_json" ] || die "no summary from the flood: $(cat "$work/flood.out")"
   read -r revoke_status revoke_seconds <"$work/revoke.out" || true
   log "login flood: $flood_json; revocation: HTTP ${revoke_status:-?} in ${revoke_seconds:-?} s"
-  printf '{"kind":"flood-attack","round":1,"target":"C-flood","attack":%s,"revoke_status":"%s","revoke_seconds":"%s","attackers":%d}\n' \
-    "$flood_json" "${revoke_status:-}" "${revoke_seconds:-}" "$flood_attackers" >>"$runs"
+  printf '{"kind":"flood-attack","round":1,"target":"C-flood","attack":%s,"revoke_status":"%s","revoke_seconds":"%s","attackers":%d,"rate":%d}\n' \
+    "$flood_json" "${revoke_status:-}" "${revoke_seconds:-}" "$flood_attackers" "$flood_rate" >>"$runs"
 fi
 
 # --- audit: did the pipeline keep up? ----------------------------------------------------------------
 audit_summary=""
 for gw in "gw:$port_gw" "gw-cold:$port_gw_cold"; do
   name=${gw%%:*}; port=${gw#*:}
-  health=$(curl -fsS "http://127.0.0.1:$port/_gateway/health/ready" || echo '{}')
+  health=$(curl -fsS -H "Authorization: Bearer $ops" "http://127.0.0.1:$port/_gateway/health/ready" || echo '{}')
   line=$("$py" -c 'import json,sys; a=json.loads(sys.argv[1]).get("checks",{}).get("audit",{}); print("status=%s accepted=%s spooled=%s shipped=%s dropped=%s deadLettered=%s queueLength=%s writeMaxMs=%s fsyncMaxMs=%s" % tuple(a.get(k,"?") for k in ("status","accepted","spooled","shipped","dropped","deadLettered","queueLength","writeMaxMs","fsyncMaxMs")))' "$health")
   log "audit of $name: $line"
   audit_summary+="$name: $line; "

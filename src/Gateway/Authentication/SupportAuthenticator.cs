@@ -31,14 +31,11 @@ internal sealed partial class SupportAuthenticator(
     LoginThrottle throttle,
     SessionTokenCache sessionTokens,
     SupportMfa mfa,
+    PasswordCheckPool passwordChecks,
     IAuditSink audit,
-    IOptions<SupportOptions> options,
     TimeProvider time,
     ILogger<SupportAuthenticator> logger)
 {
-    // PBKDF2 is deliberately slow: more checks at once than cores would only queue, and let a
-    // flood of bad logins take the CPU from everyone else.
-    private readonly SemaphoreSlim _passwordChecks = new(options.Value.MaxConcurrentPasswordChecks, options.Value.MaxConcurrentPasswordChecks);
     private readonly LogRateLimit _failedLogins = new(time);
     private readonly LogRateLimit _busy = new(time);
 
@@ -49,9 +46,9 @@ internal sealed partial class SupportAuthenticator(
     /// ride along on every request of a Basic client; such clients exchange name, password and code
     /// for a session token at the login endpoint instead (docs/mfa.md).
     /// </summary>
-    public SupportIdentity AuthenticatePassword(SupportLoginName name, string password, TenantId tenant, HttpContext context)
+    public async Task<SupportIdentity> AuthenticatePasswordAsync(SupportLoginName name, string password, TenantId tenant, HttpContext context)
     {
-        var (identity, attempt) = CheckPassword(name, password, tenant, context);
+        var (identity, attempt) = await CheckPasswordAsync(name, password, tenant, context);
         if (identity.User is not { } user)
         {
             return identity;
@@ -85,7 +82,7 @@ internal sealed partial class SupportAuthenticator(
     /// </summary>
     public async Task<SupportIdentity> AuthenticateSignInAsync(SupportLoginName name, string password, string? oneTimeCode, TenantId tenant, HttpContext context)
     {
-        var (identity, attempt) = CheckPassword(name, password, tenant, context);
+        var (identity, attempt) = await CheckPasswordAsync(name, password, tenant, context);
         if (identity.User is not { } user)
         {
             return identity;
@@ -140,10 +137,11 @@ internal sealed partial class SupportAuthenticator(
     /// <summary>
     /// Checks a support login name and password: a cached success passes at once (never
     /// throttled, no attempt); otherwise the throttle takes the attempt's failure first, then at most
-    /// <see cref="SupportOptions.MaxConcurrentPasswordChecks"/> PBKDF2 checks run at a time. A right
+    /// <see cref="SupportOptions.MaxConcurrentPasswordChecks"/> PBKDF2 checks run at a time, on the
+    /// low-priority threads of <see cref="PasswordCheckPool"/>. A right
     /// password returns its attempt still open: the caller withdraws it, or keeps it for the second factor.
     /// </summary>
-    private (SupportIdentity Identity, LoginAttempt? Attempt) CheckPassword(SupportLoginName name, string password, TenantId tenant, HttpContext context)
+    private async ValueTask<(SupportIdentity Identity, LoginAttempt? Attempt)> CheckPasswordAsync(SupportLoginName name, string password, TenantId tenant, HttpContext context)
     {
         if (verifier.CachedSuccess(name.SupportUser, password) is { } cached)
         {
@@ -159,7 +157,7 @@ internal sealed partial class SupportAuthenticator(
             return (SupportIdentity.Refuse(ProblemCode.SupportLoginRateLimited, decision.RetryAfter), null);
         }
 
-        if (!_passwordChecks.Wait(0))
+        if (!passwordChecks.TryRun(() => verifier.Verify(name.SupportUser, password), out var running))
         {
             throttle.Abandon(attempt);
             if (_busy.ShouldLog(out var busySuppressed))
@@ -170,16 +168,7 @@ internal sealed partial class SupportAuthenticator(
             return (SupportIdentity.Refuse(ProblemCode.SupportLoginBusy, TimeSpan.FromSeconds(1)), null);
         }
 
-        CredentialCheck check;
-        try
-        {
-            check = verifier.Verify(name.SupportUser, password);
-        }
-        finally
-        {
-            _passwordChecks.Release();
-        }
-
+        var check = await running;
         if (check.Status != CredentialCheckStatus.Valid || check.User is null)
         {
             AuditLogin(context, name.Who, name.SupportUser, tenant, "failure", ProblemCode.SupportLoginInvalid.Value);

@@ -204,7 +204,7 @@ internal sealed partial class SupportSessionsMiddleware(
                 : ProblemCode.SupportLoginMalformed);
         }
 
-        return authenticator.AuthenticatePassword(login.Name, credentials.Password!, tenant, context);
+        return await authenticator.AuthenticatePasswordAsync(login.Name, credentials.Password!, tenant, context);
     }
 
     private Task RefuseAsync(HttpContext context, ProxyCallRecord record, ProblemCode problem, string? detail = null, TimeSpan? retryAfter = null)
