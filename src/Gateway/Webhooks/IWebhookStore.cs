@@ -15,9 +15,9 @@ namespace Gateway.Webhooks;
 internal interface IWebhookStore
 {
     /// <summary>
-    /// Raised when entries became due earlier than anyone may know (new deliveries, a release, a
-    /// manual retry), here or on another instance, or when such news may have been missed (a
-    /// reconnect): claim again.
+    /// Raised when entries became due earlier than anyone may know (new deliveries, a new expiry
+    /// check, a release, a manual retry), here or on another instance, or when such news may have
+    /// been missed (a reconnect): claim again, which also tells when the earliest entry is due.
     /// </summary>
     event Action? DueChanged;
 

@@ -82,6 +82,7 @@ internal sealed class InMemoryWebhookStore(TimeProvider time) : IWebhookStore
     public Task<int> EnqueueAsync(IReadOnlyList<OutboxEvent> events, DateTimeOffset now, ExpiryCheck? doneCheck, CancellationToken cancellationToken)
     {
         var created = 0;
+        var scheduled = 0;
         lock (_lock)
         {
             foreach (var e in events)
@@ -89,6 +90,7 @@ internal sealed class InMemoryWebhookStore(TimeProvider time) : IWebhookStore
                 if (e.Expiry is { } expiry && _checks.TryAdd(expiry.Key, expiry))
                 {
                     Schedule("c:" + expiry.Key, expiry.ExpiresAt);
+                    scheduled++;
                 }
 
                 foreach (var registration in _registrations.Values.Where(r => (r.Tenant is null || r.Tenant == e.Tenant) && r.Events.Contains(e.Type)).ToList())
@@ -130,7 +132,7 @@ internal sealed class InMemoryWebhookStore(TimeProvider time) : IWebhookStore
             }
         }
 
-        if (created > 0)
+        if (created + scheduled > 0)
         {
             DueChanged?.Invoke();
         }

@@ -67,10 +67,12 @@ internal sealed partial class RedisWebhookStore : IWebhookStore, IDisposable
         local now = ARGV[2]
         local max = tonumber(ARGV[4])
         local created = 0
+        local scheduled = 0
         for _, e in ipairs(cjson.decode(ARGV[3])) do
           if e.check then
             if redis.call('SET', p .. 'webhook-check:' .. e.check.key, e.check.json, 'NX') then
               redis.call('ZADD', KEYS[1], e.check.due, 'c:' .. e.check.key)
+              scheduled = scheduled + 1
             end
           end
           for _, s in ipairs({ 't:' .. e.tenant, 'p' }) do
@@ -102,7 +104,7 @@ internal sealed partial class RedisWebhookStore : IWebhookStore, IDisposable
           redis.call('ZREM', KEYS[1], 'c:' .. ARGV[5])
           redis.call('DEL', p .. 'webhook-check:' .. ARGV[5])
         end
-        if created > 0 then redis.call('PUBLISH', KEYS[2], 'due') end
+        if created + scheduled > 0 then redis.call('PUBLISH', KEYS[2], 'due') end
         return created
         """;
 

@@ -32,6 +32,9 @@ internal sealed partial class WebhookDispatcher : BackgroundService
     /// <summary>Longest sleep while the store's news of other instances cannot be heard.</summary>
     private static readonly TimeSpan PollWhenDeaf = TimeSpan.FromSeconds(5);
 
+    /// <summary>Longest single sleep: timers take no more than about 49 days, and a grant may run a year.</summary>
+    private static readonly TimeSpan LongestSleep = TimeSpan.FromHours(1);
+
     private static readonly TimeSpan FirstStoreRetry = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan MaxStoreRetry = TimeSpan.FromSeconds(30);
 
@@ -180,7 +183,9 @@ internal sealed partial class WebhookDispatcher : BackgroundService
                     claimAgainAt = null;
                     try
                     {
-                        var batch = await _store.ClaimAsync(now, _options.LeaseDuration, _owner, capacity, stoppingToken);
+                        // Not cancelled by the stop: a claim that ran in Redis must come back, so that what it
+                        // took is attempted or given back, not left to its lease. The store's budget bounds it.
+                        var batch = await _store.ClaimAsync(now, _options.LeaseDuration, _owner, capacity, CancellationToken.None);
                         nextDue = batch.NextDue;
                         claimRetry = FirstStoreRetry;
                         foreach (var claim in batch.Deliveries)
@@ -199,7 +204,7 @@ internal sealed partial class WebhookDispatcher : BackgroundService
                             _claimNow = true; // there may be more due than there was room for
                         }
                     }
-                    catch (GrantStoreUnavailableException ex)
+                    catch (Exception ex) when (ex is not OperationCanceledException)
                     {
                         LogStoreUnavailable(_logger, "claim", ex.Message);
                         claimAgainAt = now + claimRetry;
@@ -225,7 +230,7 @@ internal sealed partial class WebhookDispatcher : BackgroundService
 
                 using var sleeping = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
                 var delay = until is { } at
-                    ? Task.Delay(Max(at - _time.GetUtcNow(), TimeSpan.Zero), _time, sleeping.Token)
+                    ? Task.Delay(Min(Max(at - _time.GetUtcNow(), TimeSpan.Zero), LongestSleep), _time, sleeping.Token)
                     : Task.Delay(Timeout.InfiniteTimeSpan, sleeping.Token);
                 await Task.WhenAny(wake, delay);
                 await sleeping.CancelAsync();
@@ -311,14 +316,16 @@ internal sealed partial class WebhookDispatcher : BackgroundService
             try
             {
                 var created = await _store.EnqueueAsync(_unsaved, _time.GetUtcNow(), doneCheck: null, cancellationToken);
-                _unsaved.Clear();
-                if (created > 0)
+                if (created > 0 || _unsaved.Any(e => e.Expiry is not null))
                 {
-                    _claimNow = true;
+                    _claimNow = true; // a claim also learns when the earliest entry (a new expiry check) falls due
                 }
+
+                _unsaved.Clear();
             }
-            catch (GrantStoreUnavailableException ex)
+            catch (Exception ex) when (ex is not OperationCanceledException)
             {
+                // Kept for the next round: enqueuing is idempotent per event, so a write that did land is not doubled.
                 LogStoreUnavailable(_logger, "enqueue", ex.Message);
                 return false;
             }

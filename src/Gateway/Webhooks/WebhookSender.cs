@@ -108,6 +108,11 @@ internal sealed class WebhookSender : IDisposable
         {
             return AttemptResult.Failure(null, Clip($"{ex.HttpRequestError}: {ex.Message}"));
         }
+        catch (Exception ex) when (ex is IOException or InvalidOperationException or ArgumentException)
+        {
+            // Anything else the request could not survive is this attempt's failure, shown in the API, not a crash.
+            return AttemptResult.Failure(null, Clip($"{ex.GetType().Name}: {ex.Message}"));
+        }
     }
 
     public void Dispose() => _client.Dispose();

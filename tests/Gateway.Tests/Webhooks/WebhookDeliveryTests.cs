@@ -28,7 +28,13 @@ public sealed class WebhookDeliveryTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _receiver = await WebhookReceiver.StartAsync();
-        _env = await new TestEnvironment { Clock = _clock, Backends = TestBackends.Shared, MintTokens = true }.StartAsync();
+        _env = await new TestEnvironment
+        {
+            Clock = _clock,
+            Backends = TestBackends.Shared,
+            MintTokens = true,
+            ExtraArgs = ["--Grants:MaxDurationHours=2000"],
+        }.StartAsync();
     }
 
     public async Task DisposeAsync()
@@ -219,6 +225,20 @@ public sealed class WebhookDeliveryTests : IAsyncLifetime
         var revokedEvent = Assert.Single(_receiver.Received, r => r.Type == "grant.revoked").Json.GetProperty("data").GetProperty("grant");
         Assert.Equal(("john", "revoked"), (revokedEvent.GetProperty("revokedBy").GetString(), revokedEvent.GetProperty("status").GetString()));
         Assert.Equal(2, (await DeliveriesAsync(hook, "delivered")).GetArrayLength());
+    }
+
+    [Fact]
+    public async Task ALongGrantsExpiry_BeyondTheLongestTimer_IsAnnouncedToo()
+    {
+        await RegisterAsync("grant.expired");
+        var grant = await _env.Api.JsonAsync(HttpMethod.Post, "/_gateway/tenants/acme/support/grants", _env.John, new { durationHours = 2000 }, 201);
+        await Dispatcher.WhenIdleAsync();
+
+        _clock.Advance(TimeSpan.FromHours(2000)); // 83 days: more than a single timer can wait
+        var expired = await _receiver.NthAsync(1);
+
+        Assert.Equal("grant.expired", expired.Type);
+        Assert.Equal(grant.GetProperty("id").GetString(), expired.Json.GetProperty("data").GetProperty("grant").GetProperty("id").GetString());
     }
 
     [Fact]
