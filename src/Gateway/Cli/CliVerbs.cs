@@ -27,6 +27,7 @@ internal static class CliVerbs
                 "policy" when args.Length > 1 && args[1] == "explain" => await ExplainAsync(args[2..], output, error),
                 "config" when args.Length > 1 && args[1] == "check" => await CheckAsync(args[2..], output),
                 "audit" when args.Length > 1 && args[1] == "export" => await ExportAuditAsync(args[2..], output, error),
+                "audit" when args.Length > 1 && args[1] == "verify" => await Auditing.AuditVerifier.RunAsync(args[2..], output, error, CancellationToken.None),
                 _ => Usage(error),
             };
         }
@@ -249,6 +250,7 @@ internal static class CliVerbs
               Gateway policy explain --tenant T --method M --path P [--deny-data true|false] [--deny-config true|false] [--config-dir D]
               Gateway config check [--config-dir D]
               Gateway audit export [--spool-dir S | --config-dir D] [--unshipped]     the audit spool as NDJSON
+              Gateway audit verify (--spool-dir S | --export FILE|-) [--jwks FILE|URL | --key PEM-FILE]   check the hash chain and signed digests (exit 0 clean, 1 problems)
             """);
         return 2;
     }
