@@ -344,14 +344,14 @@ internal sealed class AuditCanonicalJson
             return;
         }
 
-        if (Utf8Parser.TryParse(literal, out decimal exact, out used, 'E') && used == literal.Length && exact == decimal.Truncate(exact)
+        if (Utf8Parser.TryParse(literal, out decimal exact, out used) && used == literal.Length && exact == decimal.Truncate(exact)
             && exact >= long.MinValue && exact <= long.MaxValue)
         {
             WriteLong((long)exact, output);
             return;
         }
 
-        if (!Utf8Parser.TryParse(literal, out double value, out used, 'E') || used != literal.Length || !double.IsFinite(value))
+        if (!Utf8Parser.TryParse(literal, out double value, out used) || used != literal.Length || !double.IsFinite(value))
         {
             throw new JsonException("a number out of range");
         }
