@@ -179,6 +179,31 @@ public sealed class SupportWriteAheadTests(ITestOutputHelper output)
         }
     }
 
+    [Fact]
+    public async Task AuditKey_IsPublishedInTheJwks_BesideTheSessionKey_AndVerifyFetchesItByUrl()
+    {
+        await using var env = await StartAsync();
+        var sink = env.Gateway.Services.GetRequiredService<SpoolingAuditSink>();
+        using var jwks = JsonDocument.Parse(await env.Gateway.Client("localhost").GetStringAsync("/_gateway/.well-known/jwks.json"));
+        var keys = jwks.RootElement.GetProperty("keys").EnumerateArray().ToList();
+
+        Assert.Equal(2, keys.Count);
+        Assert.Equal("gateway-1", keys[0].GetProperty("kid").GetString());
+        Assert.Equal("audit-1", keys[1].GetProperty("kid").GetString());
+        Assert.Equal(sink.SigningKey.PublicJwk["x"], keys[1].GetProperty("x").GetString());
+        Assert.False(keys[1].TryGetProperty("d", out _));
+
+        using var write = await PutAsync(env.Gateway.Client("acme.localhost"), "/api/settings/theme");
+        await env.Gateway.Audit.WaitForAsync(e => Get(e, "event.action") == AuditActions.SupportRequest);
+        using var stdout = new StringWriter();
+        using var stderr = new StringWriter();
+        var exit = await Gateway.Cli.CliVerbs.RunAsync(
+            ["audit", "verify", "--spool-dir", env.Gateway.Audit.Directory, "--jwks", $"http://localhost:{env.Gateway.Port}/_gateway/.well-known/jwks.json"],
+            TextReader.Null, stdout, stderr);
+        Assert.True(exit == 0, stdout + stderr.ToString());
+        Assert.Contains("JWKS key(s) gateway-1, audit-1", stdout.ToString(), StringComparison.Ordinal);
+    }
+
     private static async Task<TestEnvironment> StartAsync(params string[] args)
     {
         var env = await new TestEnvironment { Backends = TestBackends.Shared, MintTokens = true, ExtraArgs = args }.StartAsync();
