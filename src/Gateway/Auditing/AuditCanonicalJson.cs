@@ -285,14 +285,17 @@ internal sealed class AuditCanonicalJson
     {
         output.Write("\""u8);
         var start = 0;
-        for (var i = 0; i < text.Length; i++)
+        while (start < text.Length)
         {
-            var b = text[i];
-            if (b >= 0x20 && b != (byte)'"' && b != (byte)'\\')
+            // Most strings need no escape at all: find the next byte that does, vectorized.
+            var next = text[start..].IndexOfAny(MustEscape);
+            if (next < 0)
             {
-                continue;
+                break;
             }
 
+            var i = start + next;
+            var b = text[i];
             output.Write(text[start..i]);
             switch (b)
             {
@@ -332,6 +335,8 @@ internal sealed class AuditCanonicalJson
         output.Write(text[start..]);
         output.Write("\""u8);
     }
+
+    private static readonly SearchValues<byte> MustEscape = SearchValues.Create([.. Enumerable.Range(0, 0x20).Select(b => (byte)b), (byte)'"', (byte)'\\']);
 
     private static byte Hex(int nibble) => (byte)(nibble < 10 ? '0' + nibble : 'a' + nibble - 10);
 
