@@ -105,7 +105,10 @@ internal sealed class AuditIntegrityOptions
     /// <summary>The key's <c>kid</c> in the JWKS (must differ from <c>Support:SigningKeyId</c>).</summary>
     public string SigningKeyId { get; init; } = "audit-1";
 
-    /// <summary>How often a digest is written (when anything was written since the last one), and at shutdown.</summary>
+    /// <summary>
+    /// A digest is written this long after the first event no digest covers yet (so every interval
+    /// while events flow, none while idle), and at shutdown.
+    /// </summary>
     public TimeSpan DigestInterval { get; init; } = TimeSpan.FromMinutes(1);
 }
 

@@ -78,6 +78,7 @@ internal sealed partial class SpoolingAuditSink : BackgroundService, IAuditSink
     private long _previousDigestSeq;
     private string? _previousDigestHash;
     private ITimer? _digestTimer;
+    private bool _digestArmed;
 
     // Write-ahead records on disk whose call has not completed: event id → segment (pinned).
     private readonly Dictionary<string, long> _open = new(StringComparer.Ordinal);
@@ -266,9 +267,10 @@ internal sealed partial class SpoolingAuditSink : BackgroundService, IAuditSink
             return;
         }
 
-        // A digest every interval (the timer only queues a request: the writer thread signs).
-        var interval = _options.Integrity.DigestInterval;
-        _digestTimer = _time.CreateTimer(static s => ((SpoolingAuditSink)s!)._queue.Writer.TryWrite(Queued.DigestDue), this, interval, interval);
+        // The digest timer only queues a request (the writer thread signs). It is armed once
+        // something is written that no digest covers yet, so an idle gateway runs no timer.
+        _digestTimer = _time.CreateTimer(static s => ((SpoolingAuditSink)s!)._queue.Writer.TryWrite(Queued.DigestDue), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        ArmDigest();
 
         while (true)
         {
@@ -318,6 +320,7 @@ internal sealed partial class SpoolingAuditSink : BackgroundService, IAuditSink
 
                 if (item.Event is null)
                 {
+                    _digestArmed = false;
                     if (!SerializeDigest())
                     {
                         continue;
@@ -581,6 +584,16 @@ internal sealed partial class SpoolingAuditSink : BackgroundService, IAuditSink
         }
     }
 
+    /// <summary>A digest is due one interval after the first event that no digest covers.</summary>
+    private void ArmDigest()
+    {
+        if (!_digestArmed && _seq != _digestSeq && _digestTimer is not null)
+        {
+            _digestArmed = true;
+            _digestTimer.Change(_options.Integrity.DigestInterval, Timeout.InfiniteTimeSpan);
+        }
+    }
+
     private int CountDurable()
     {
         var count = 0;
@@ -620,6 +633,7 @@ internal sealed partial class SpoolingAuditSink : BackgroundService, IAuditSink
         }
 
         State.ReleaseSlots(slots);
+        ArmDigest();
         State.ChainCommitted(_carry ? _previousSeq : _seq, _carry && _previousDigestSeq != _digestSeq ? _previousDigestSeq : _digestSeq);
         _buffered.Clear();
         (_writtenRecords, _writtenBytes) = (0, 0);

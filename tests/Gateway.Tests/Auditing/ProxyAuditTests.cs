@@ -206,14 +206,16 @@ public sealed class AuditFullTests : IAsyncLifetime
         await using var events = await stream.Content.ReadAsStreamAsync();
 
         await FillWithOrdinaryTrafficAsync(client, sink);
-        // Support calls until the security room is full (a call may also meet a queue still full of
-        // the flood's events, and get 503 for that: the loop goes on until the spool itself is full).
+        // Support calls until the security room is full. A call may also meet a queue still full of
+        // the flood's events, and get 503 for that: then it waits for the writer to empty the queue
+        // (but for the stream's own reservation), and the loop goes on until the spool itself is full.
         for (var i = 0; i < 200 && sink.AcceptsSupportEvents; i++)
         {
             using var support = await GetAsync(client, $"/api/echo/support-{i}?{new string('q', 1000)}", Basic("jill$john", JillPassword));
             if (support.StatusCode != HttpStatusCode.OK)
             {
                 Assert.Equal("audit.unavailable", await ManagementClient.ProblemCodeAsync(support, 503));
+                Assert.True(await sink.State.Written.WaitUntilAsync(() => sink.State.QueueLength <= 1, TimeSpan.FromSeconds(10), TimeProvider.System), "the audit queue did not drain");
             }
         }
 
