@@ -140,7 +140,7 @@ internal static class AuditVerifier
     public const int ExitProblems = 1;
     public const int ExitUsage = 2;
 
-    public static AuditVerification Verify(IEnumerable<AuditVerifyInput> input, AuditVerificationKeys? keys)
+    public static AuditVerification Verify(IEnumerable<AuditVerifyInput> input, AuditVerificationKeys? keys, CancellationToken cancellationToken = default)
     {
         var problems = new List<AuditProblem>();
         var warnings = new List<string>();
@@ -153,6 +153,7 @@ internal static class AuditVerifier
         (string Instance, long Seq)? previous = null;
         foreach (var item in input)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             events++;
             Facts? facts;
             try
@@ -282,12 +283,12 @@ internal static class AuditVerifier
                         return ExitUsage;
                     }
 
-                    result = Verify(ReadSpool(spool, notes), keys);
+                    result = Verify(ReadSpool(spool, notes), keys, cancellationToken);
                 }
                 else
                 {
                     using var reader = export == "-" ? null : new StreamReader(export!, Encoding.UTF8);
-                    result = Verify(ReadNdjson(reader ?? Console.In), keys);
+                    result = Verify(ReadNdjson(reader ?? Console.In), keys, cancellationToken);
                 }
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
