@@ -40,6 +40,7 @@ internal static class GatewayCommandLine
         Add(root, PolicyReplayCommand.Create(console), group: "policy");
         Add(root, ConfigCheckCommand.Create(console), group: "config");
         Add(root, AuditExportCommand.Create(console), group: "audit");
+        Add(root, AuditVerifyCommand.Create(console), group: "audit");
         Add(root, InitCommand.Create(console));
         Add(root, MfaEnrollCommand.Create(console), group: "mfa");
 

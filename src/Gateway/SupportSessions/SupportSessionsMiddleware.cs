@@ -161,6 +161,14 @@ internal sealed partial class SupportSessionsMiddleware(
         context.Features.Set(session);
         using (liveConnections.Register(context, session, IsUpgrade(context)))
         {
+            // Write-ahead (docs/audit.md): a support write or tunnel is on disk before it is forwarded.
+            if (!await audit.WriteAheadAsync(context, IsUpgrade(context)))
+            {
+                await RefuseAsync(context, record, ProblemCode.AuditUnavailable);
+                LogAuditUnavailable(logger, tenant.Value);
+                return;
+            }
+
             await next(context);
         }
 
