@@ -30,11 +30,13 @@ public sealed class WebhookTargetTests : IAsyncLifetime
     {
         _config.WriteSupportUsers(("ops-admin", "a-fresh-password-for-this-test"));
         using var support = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        using var audit = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         _gateway = await GatewayHost.StartAsync(_config, new Dictionary<string, Uri>(),
         [
             "--Gateway:Production=true",
             "--Grants:SingleInstanceInMemoryStore=true",
             $"--Support:SigningKeyPem={support.ExportPkcs8PrivateKeyPem()}",
+            $"--Audit:Integrity:SigningKeyPem={audit.ExportPkcs8PrivateKeyPem()}",
             $"--Secrets:EncryptionKey={Convert.ToBase64String(RandomNumberGenerator.GetBytes(32))}",
             "--Management:Issuers:demo:SigningKey=",
             "--Management:Issuers:demo:KeyId=" + _key.KeyId,
