@@ -11,6 +11,7 @@ using Gateway.Routing;
 using Gateway.Sessions;
 using Gateway.SupportSessions;
 using Gateway.Tenancy;
+using Gateway.Webhooks;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.Options;
@@ -68,6 +69,7 @@ public static partial class GatewayApp
         builder.Services.AddGatewayRouting(builder.Configuration, new RouteConfigurationSource(configDir, settingsArgs));
         builder.Services.AddGatewayGrants(builder.Configuration);
         builder.Services.AddManagementAuthentication(builder.Configuration);
+        builder.Services.AddSupportWebhooks(builder.Configuration);
         builder.Services.AddSupportSessions(builder.Configuration, configDir);
         builder.Services.AddSupportSessionRecords(builder.Configuration);
         builder.Services.AddSupportSignIn(builder.Configuration);
@@ -103,6 +105,7 @@ public static partial class GatewayApp
         gateway.MapSupportEndpoints();
         gateway.MapPolicyEndpoints();
         gateway.MapSessionEndpoints();
+        gateway.MapWebhookEndpoints();
         app.MapSupportPages(gateway);
         gateway.MapFallback("{**rest}", context => GatewayProblem.Create(ProblemCode.NotFound).WriteAsync(context));
         // The gateway's own endpoints always win over proxy routes, whatever order those declare.
@@ -143,6 +146,7 @@ public static partial class GatewayApp
                      () => app.Services.GetRequiredService<IOptions<SupportCredentialOptions>>().Value,
                      () => app.Services.GetRequiredService<IOptions<SessionsOptions>>().Value,
                      () => app.Services.GetRequiredService<IOptions<SecretsOptions>>().Value,
+                     () => app.Services.GetRequiredService<IOptions<WebhooksOptions>>().Value,
                  })
         {
             try

@@ -101,6 +101,20 @@ internal sealed record ProblemCode(string Value, int Status, string Title)
         new("session.not_found", StatusCodes.Status404NotFound, "No such support session");
     public static readonly ProblemCode SessionActive =
         new("session.active", StatusCodes.Status409Conflict, "The session is still active; its report is written when it ends");
+    public static readonly ProblemCode WebhookNotFound =
+        new("webhook.not_found", StatusCodes.Status404NotFound, "No such webhook endpoint");
+    public static readonly ProblemCode WebhookDeliveryNotFound =
+        new("webhook.delivery_not_found", StatusCodes.Status404NotFound, "No such delivery of this webhook endpoint");
+    public static readonly ProblemCode WebhookLimitReached =
+        new("webhook.limit_reached", StatusCodes.Status409Conflict, "Too many webhook endpoints");
+    public static readonly ProblemCode WebhookUnknownEvent =
+        new("webhook.unknown_event", StatusCodes.Status400BadRequest, "The request names an event type the gateway does not publish");
+    public static readonly ProblemCode WebhookInvalidUrl =
+        new("webhook.invalid_url", StatusCodes.Status400BadRequest, "The webhook URL is not an absolute http or https URL");
+    public static readonly ProblemCode WebhookHttpsRequired =
+        new("webhook.https_required", StatusCodes.Status400BadRequest, "Webhook URLs must use https");
+    public static readonly ProblemCode WebhookTargetForbidden =
+        new("webhook.target_forbidden", StatusCodes.Status400BadRequest, "The webhook target is a loopback, private or otherwise internal address");
     public static readonly ProblemCode GrantTargetsRequireAdmin =
         new("grant.targets_require_admin", StatusCodes.Status403Forbidden, "Naming users other than yourself as targets requires tenant admin");
     public static readonly ProblemCode SupportDisabledForTenant =
