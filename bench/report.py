@@ -202,22 +202,24 @@ def render(meta, load, low):
             low_rows.append({"target": t, "rps": r["rps"], "p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"], "dp99_ms": d})
             lines.append(f"| {t} | {fmt(r['rps'])} | {fmt(r['p50_ms'], 2)} | {fmt(r['p99_ms'], 2)} | {signed(d)} | {fmt(r['target_cpu'])} | {fmt(r['target_cpu_us_per_req'])} |")
 
-    # Issue 7's figures, where this run measured them.
+    # The support path's targets, where this run measured them.
     checks = []
     key = next(((b, c) for b, c in combos if b == 1024 and c == 32), None)
     if key:
         row = next(r for r in ratios if (r["bytes"], r["connections"]) == key)
+        v = row["C/B"]
+        checks.append(("C/B RPS at 32 connections, 1 KB ≥ 0.95", fmt(v, 2), v is not None and v >= 0.95))
         for t in ["D-basic", "D-token"]:
             v = row[f"{t}/B"]
-            checks.append((f"{t}/B RPS at 32 connections, 1 KB ≥ 0.80", fmt(v, 2), v is not None and v >= 0.80))
+            checks.append((f"{t}/B RPS at 32 connections, 1 KB ≥ 0.90", fmt(v, 2), v is not None and v >= 0.90))
             a = row[f"dalloc {t}"]
             checks.append((f"alloc/req {t} ≤ B + 2 KB (1 KB, 32 conns)", signed(a, 0, " B"), a is not None and a <= 2048))
     for r in low_rows:
         if r["target"] in ("D-basic", "D-token"):
-            checks.append((f"p99({r['target']}) − p99(B) ≤ 1 ms at low load", signed(r["dp99_ms"], 2, " ms"),
-                           r["dp99_ms"] is not None and r["dp99_ms"] <= 1.0))
+            checks.append((f"p99({r['target']}) − p99(B) ≤ 0.5 ms at low load", signed(r["dp99_ms"], 2, " ms"),
+                           r["dp99_ms"] is not None and r["dp99_ms"] <= 0.5))
     if checks:
-        lines += ["", "## Issue 7 targets (this run)", "", "| target | measured | met |", "|---|--:|---|"]
+        lines += ["", "## Targets (this run)", "", "| target | measured | met |", "|---|--:|---|"]
         lines += [f"| {name} | {value} | {'yes' if ok else '**no**'} |" for name, value, ok in checks]
 
     others = [r["other_cpu"] for r in list(load.values()) + list(low.values())]
@@ -228,12 +230,50 @@ def render(meta, load, low):
     return "\n".join(lines) + "\n", ratios, low_rows
 
 
+def render_flood(runs):
+    """The login-flood arm: C's latency alone and beside the flood, the flood's rate and answers, the revocation."""
+    base = next(iter(aggregate(runs, "flood-base").values()), None)
+    under = next(iter(aggregate(runs, "flood").values()), None)
+    attack = next((r for r in runs if r["kind"] == "flood-attack"), None)
+    if base is None or under is None or attack is None:
+        return ""
+    a = attack["attack"]
+    rate = a["requests"] / (a["duration_us"] / 1e6) if a["duration_us"] else None
+    statuses = ", ".join(f"{n:,} × {code}" for code, n in sorted(a["statuses"].items()))
+    factor = ratio(under["p99_ms"], base["p99_ms"])
+    revoked = attack.get("revoke_status") == "200"
+    lines = [
+        "",
+        "## Login flood",
+        "",
+        f"Ordinary traffic (C, 1 KB) on a third gateway that trusts 127.0.0.1 as its proxy, alone and beside"
+        f" a flood of failed support logins paced at {attack.get('rate', '?')}/s over {attack['attackers']} connections,"
+        f" each from a random X-Forwarded-For address and for a random user name; a tenant admin revokes"
+        f" all grants in the middle.",
+        "",
+        "| | req/s | p50 ms | p99 ms | gateway CPU % |",
+        "|---|--:|--:|--:|--:|",
+        f"| C alone | {fmt(base['rps'])} | {fmt(base['p50_ms'], 2)} | {fmt(base['p99_ms'], 2)} | {fmt(base['target_cpu'])} |",
+        f"| C beside the flood | {fmt(under['rps'])} | {fmt(under['p50_ms'], 2)} | {fmt(under['p99_ms'], 2)} | {fmt(under['target_cpu'])} |",
+        "",
+        f"* the flood: {fmt(rate)} attempts/s; answers: {statuses}",
+        f"* revocation during the flood: HTTP {attack.get('revoke_status') or '?'} in {attack.get('revoke_seconds') or '?'} s",
+        "",
+        "| target | measured | met |",
+        "|---|--:|---|",
+        f"| p99(C beside the flood) ≤ 2 × p99(C alone) | {fmt(factor, 2)} × | {'yes' if factor is not None and factor <= 2 else '**no**'} |",
+        f"| the revocation succeeds during the flood | HTTP {attack.get('revoke_status') or '?'} | {'yes' if revoked else '**no**'} |",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def main():
     if sys.argv[1] == "--rerender":
         # report.py --rerender RESULT_JSON OUT_MD: the Markdown of an earlier run, from its JSON.
         with open(sys.argv[2], encoding="utf-8") as f:
             saved = json.load(f)
         markdown, _, _ = render(saved["meta"], aggregate(saved["runs"], "load"), aggregate(saved["runs"], "low"))
+        markdown += render_flood(saved["runs"])
         with open(sys.argv[3], "w", encoding="utf-8") as f:
             f.write(markdown)
         sys.stdout.write(markdown)
@@ -243,7 +283,8 @@ def main():
         runs = [json.loads(line) for line in f if line.strip()]
     load, low = aggregate(runs, "load"), aggregate(runs, "low")
     markdown, ratios, low_rows = render(meta, load, low)
-    errors = [r for r in runs if str(r.get("non2xx_line", "0")).strip() not in ("", "0")]
+    markdown += render_flood(runs)
+    errors = [r for r in runs if "wrk" in r and str(r.get("non2xx_line", "0")).strip() not in ("", "0")]
     if errors:
         markdown += "\nError statuses (tolerated up to 0.1 % of a run's responses):\n\n" + "".join(
             f"* {r['kind']} round {r['round']}: {r['target']} {r['bytes']} B c={r['connections']}: "

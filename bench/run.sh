@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Side-by-side load benchmark (issue 7): one command, on this machine, with wrk.
+# Side-by-side load benchmark: one command, on this machine, with wrk.
 #
 #   A        the sample tenant app directly
 #   B        bare YARP (bench/BareYarp) with the gateway's routes and forwarder settings
@@ -8,6 +8,13 @@
 #   D-token  the gateway, the same support session as a session token (Bearer)
 #   D′       like D-basic on a second gateway whose grant cache is cold
 #            (Grants:CacheSafetyTtl=1 ms), so every request reads Redis
+#   C-flood  C on a third gateway, alone and beside a flood of failed support logins from many
+#            client addresses (it trusts 127.0.0.1 as its proxy), with a revocation mid-flood
+#   W        support writes: PUT /api/settings/bench (a config route) as jill$john on tenant globex,
+#            under a grant without denyConfig; each one waits for its write-ahead audit record
+#            (written and fsynced, group-committed) before it is forwarded (Audit:WriteAhead=writes)
+#   W-off    the same PUTs on a third gateway with Audit:WriteAhead=off: W against W-off is the
+#            write-ahead's cost. Both run at 1 KB only (their body is always {"value":"bench"}).
 #
 # GET /download?bytes=N (a data-class route, allowed by a denyData=false grant) for each
 # payload × connection count; a warm-up per target; BENCH_REPEATS rounds that alternate the
@@ -26,6 +33,9 @@
 #   BENCH_LOW_CONNS=4    low-load round (0: skip it)
 #   BENCH_QUICK=1        smoke run: 1 KB × 32 connections × 1 round × 2s, low-load round 2s
 #   BENCH_GATEWAY_ARGS   extra arguments for both gateways (e.g. "--Support:BackendTokenLifetime=00:05:00")
+#   BENCH_FLOOD=1        login-flood arm (0: skip); BENCH_FLOOD_RATE=2000 failed logins/s over
+#                        BENCH_FLOOD_ATTACKERS=64 connections,
+#                        BENCH_FLOOD_CONNS=8 and BENCH_FLOOD_DURATION=10s for C measured beside them
 #   BENCH_DOTNET_GC      unset: each app's default (server GC); "workstation" or "server" forces it for all
 #   BENCH_PROFILE        e.g. "B C D-basic D-token": instead of the table, a CPU profile of each listed
 #                        target's proxy process (perf record -g at 999 Hz while wrk runs 1 KB × 32
@@ -54,7 +64,7 @@ if [ "${BENCH_QUICK:-0}" = "1" ]; then
   duration="2s"; repeats=1; payloads="1024"; connections="32"; low_duration="2s"
 fi
 [ -n "${BENCH_PROFILE:-}" ] && payloads="1024"
-targets=(A B C D-basic D-token "D′")
+targets=(A B C D-basic D-token "D′" W W-off)
 wrk_threads=2
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -128,7 +138,7 @@ gateway_dll="$work/gateway-bin/Gateway.dll"
 mapfile -t ports < <("$py" - <<'EOF'
 import socket
 socks = []
-for _ in range(11):
+for _ in range(14):
     s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
 for s in socks:
     print(s.getsockname()[1])
@@ -137,6 +147,7 @@ EOF
 port_backend=${ports[0]}; port_bare=${ports[1]}; port_gw=${ports[2]}; port_gw_cold=${ports[3]}; port_redis=${ports[4]}
 gc_backend=${ports[5]}; gc_bare=${ports[6]}; gc_gw=${ports[7]}; gc_gw_cold=${ports[8]}
 port_es=${ports[9]}
+port_gw_nowal=${ports[10]}; gc_gw_nowal=${ports[11]}; port_gw_flood=${ports[12]}; gc_gw_flood=${ports[13]}
 backend_url="http://127.0.0.1:$port_backend/"
 
 # --- servers --------------------------------------------------------------------------------------
@@ -214,15 +225,22 @@ log "starting the cold-cache gateway :$port_gw_cold (D′: Grants:CacheSafetyTtl
 # shellcheck disable=SC2046
 start_dotnet gw-cold "$gc_gw_cold" dotnet "$gateway_dll" $(gateway_args "$port_gw_cold" gw-cold) \
   --Grants:CacheSafetyTtl=00:00:00.001
+log "starting the gateway without write-ahead :$port_gw_nowal (W-off: Audit:WriteAhead=off)"
+# shellcheck disable=SC2046
+start_dotnet gw-nowal "$gc_gw_nowal" dotnet "$gateway_dll" $(gateway_args "$port_gw_nowal" gw-nowal) \
+  --Audit:WriteAhead=off
 
 wait_http "http://127.0.0.1:$port_es/" "Elasticsearch stand-in" "$pid_essink"
 wait_http "http://127.0.0.1:$port_backend/" backend "$pid_backend"
 wait_http "http://127.0.0.1:$port_bare/" "bare YARP" "$pid_bare" acme.localhost
+# Readiness details (grant store, audit counters) are for platform admins: anonymous callers get the status word.
+ops="$(dotnet "$gateway_dll" token --config-dir "$work/config" --user bench-ops --role platform-admin)" || die "token verb"
 wait_http "http://127.0.0.1:$port_gw/_gateway/health/ready" gateway "$pid_gw"
 wait_http "http://127.0.0.1:$port_gw_cold/_gateway/health/ready" "cold-cache gateway" "$pid_gw_cold"
-for name in gw gw-cold; do
-  port=$port_gw; [ "$name" = gw-cold ] && port=$port_gw_cold
-  ready="$(curl -fsS "http://127.0.0.1:$port/_gateway/health/ready")"
+wait_http "http://127.0.0.1:$port_gw_nowal/_gateway/health/ready" "gateway without write-ahead" "$pid_gw_nowal"
+for name in gw gw-cold gw-nowal; do
+  port=$port_gw; [ "$name" = gw-cold ] && port=$port_gw_cold; [ "$name" = gw-nowal ] && port=$port_gw_nowal
+  ready="$(curl -fsS -H "Authorization: Bearer $ops" "http://127.0.0.1:$port/_gateway/health/ready")"
   # Both gateways must read grants from this run's Redis, with invalidations heard.
   tr -d ' \n' <<<"$ready" | grep -q '"redis".*"reachable":true.*"invalidationsConnected":true' \
     || die "gateway $name: grant store not on a reachable Redis: $ready"
@@ -241,18 +259,37 @@ login="$(curl -sS -w '\n%{http_code}' -H 'Host: acme.localhost' -H 'Content-Type
   -d '{"username":"jill$john","password":"jill-demo-password"}' "http://127.0.0.1:$port_gw/_gateway/support/login")"
 [ "$(tail -n1 <<<"$login")" = 200 ] || die "support login: $login"
 session="$(head -n -1 <<<"$login" | "$py" -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')"
+# W, W-off: configuration writes need a grant without denyConfig; on globex, so that acme's
+# deny-config grant (the D arms) stays the only one there. Grants live in Redis: both gateways see it.
+log "creating a grant without denyConfig on globex for the write arms (W, W-off)"
+gina="$(dotnet "$gateway_dll" token --config-dir "$work/config" --tenant globex --user gina --role tenant-admin)" \
+  || die "token verb"
+grant="$(curl -sS -w '\n%{http_code}' -X POST -H "Authorization: Bearer $gina" -H 'Content-Type: application/json' \
+  -d '{"denyData": true, "denyConfig": false, "reason": "bench/run.sh write arms"}' \
+  "http://127.0.0.1:$port_gw/_gateway/tenants/globex/support/grants")"
+[ "$(tail -n1 <<<"$grant")" = 201 ] || die "creating the globex grant: $grant"
+write_body='{"value":"bench"}'
+# The write arms' wrk script: the request (method, body, content type) set once, so wrk keeps its
+# fast path (no per-request Lua), then the summary of bench/wrk-summary.lua.
+{ printf 'wrk.method = "PUT"\nwrk.body = %s\nwrk.headers["Content-Type"] = "application/json"\n' "'$write_body'"
+  cat bench/wrk-summary.lua; } >"$work/wrk-put.lua"
 
 # --- targets --------------------------------------------------------------------------------------
 # target_* NAME → port, Authorization header, the processes measured (role=pid ...)
 target_port() {
   case $1 in
     A) echo "$port_backend" ;; B) echo "$port_bare" ;;
-    C|D-basic|D-token) echo "$port_gw" ;; "D′") echo "$port_gw_cold" ;;
+    C|D-basic|D-token|W) echo "$port_gw" ;; "D′") echo "$port_gw_cold" ;; W-off) echo "$port_gw_nowal" ;; C-flood) echo "$port_gw_flood" ;;
   esac
 }
+# The write arms: another tenant, path, method and body (target_path's BYTES: the read arms' download size).
+target_host() { case $1 in W|W-off) echo globex.localhost ;; *) echo acme.localhost ;; esac; }
+target_path() { case $1 in W|W-off) echo /api/settings/bench ;; *) echo "/download?bytes=$2" ;; esac; }
+target_script() { case $1 in W|W-off) echo "$work/wrk-put.lua" ;; *) echo bench/wrk-summary.lua ;; esac; }
+is_write_arm() { case $1 in W|W-off) return 0 ;; *) return 1 ;; esac; }
 target_auth() {
   case $1 in
-    D-basic|"D′") echo "$basic" ;; D-token) echo "Bearer $session" ;; *) echo "" ;;
+    D-basic|"D′"|W|W-off) echo "$basic" ;; D-token) echo "Bearer $session" ;; *) echo "" ;;
   esac
 }
 target_procs() {
@@ -261,17 +298,26 @@ target_procs() {
     B) echo "proxy=$pid_bare backend=$pid_backend" ;;
     C|D-basic|D-token) echo "proxy=$pid_gw backend=$pid_backend redis=$pid_redis" ;;
     "D′") echo "proxy=$pid_gw_cold backend=$pid_backend redis=$pid_redis" ;;
+    W) echo "proxy=$pid_gw backend=$pid_backend redis=$pid_redis" ;;
+    W-off) echo "proxy=$pid_gw_nowal backend=$pid_backend redis=$pid_redis" ;;
+    C-flood) echo "proxy=$pid_gw_flood backend=$pid_backend redis=$pid_redis" ;;
   esac
 }
 gc_port_of_pid() {
   case $1 in
     "$pid_backend") echo "$gc_backend" ;; "$pid_bare") echo "$gc_bare" ;;
-    "$pid_gw") echo "$gc_gw" ;; "$pid_gw_cold") echo "$gc_gw_cold" ;; *) echo "" ;;
+    "$pid_gw") echo "$gc_gw" ;; "$pid_gw_cold") echo "$gc_gw_cold" ;; "$pid_gw_nowal") echo "$gc_gw_nowal" ;; "${pid_gw_flood:-none}") echo "$gc_gw_flood" ;; *) echo "" ;;
   esac
 }
 
 # Every target must answer 200 with the right body before anything is measured.
 for target in "${targets[@]}"; do
+  if is_write_arm "$target"; then
+    got="$(curl -sS -o /dev/null -w '%{http_code}' -X PUT -H "Host: $(target_host "$target")" -H "Authorization: $(target_auth "$target")" \
+      -H 'Content-Type: application/json' -d "$write_body" "http://127.0.0.1:$(target_port "$target")$(target_path "$target")")"
+    [ "$got" = 200 ] || die "target $target, PUT $(target_path "$target") answered '$got' (want 200)"
+    continue
+  fi
   for bytes in $payloads; do
     auth="$(target_auth "$target")"
     args=(-sS -o /dev/null -w '%{http_code} %{size_download}' -H 'Host: acme.localhost')
@@ -289,7 +335,7 @@ gc_allocated() {
   curl -fsS --max-time 2 "http://127.0.0.1:$port/" | sed -n 's/.*"allocated":\([0-9]*\).*/\1/p'
 }
 audit_dropped() {  # the gateway's count of dropped (ordinary) audit events, from its readiness
-  curl -fsS --max-time 2 "http://127.0.0.1:$1/_gateway/health/ready" | "$py" -c 'import json,sys; print(json.load(sys.stdin)["checks"]["audit"]["dropped"])'
+  curl -fsS --max-time 2 -H "Authorization: Bearer $ops" "http://127.0.0.1:$1/_gateway/health/ready" | "$py" -c 'import json,sys; print(json.load(sys.stdin)["checks"]["audit"]["dropped"])'
 }
 jit_compiled() {  # methods the JIT has compiled so far in PID (every tier), from the GC probe
   local port; port="$(gc_port_of_pid "$1")"
@@ -317,8 +363,8 @@ measure() {
     ticks0[$role]="$(cpu_ticks "$pid")"; alloc0[$role]="$(gc_allocated "$pid")"
   done
 
-  local wrk_args=(-t"$wrk_threads" -c"$conns" -d"$dur" --timeout 10s --latency -s bench/wrk-summary.lua
-                  -H 'Host: acme.localhost')
+  local wrk_args=(-t"$wrk_threads" -c"$conns" -d"$dur" --timeout 10s --latency -s "$(target_script "$target")"
+                  -H "Host: $(target_host "$target")")
   [ -n "$auth" ] && wrk_args+=(-H "Authorization: $auth")
   local out="$work/wrk.out" t0 t1 wrk_cpu busy0 busy1 redis0 redis1 dropped0=0 dropped1=0
   case $target in A|B) ;; *) dropped0="$(audit_dropped "$port")" ;; esac
@@ -326,7 +372,7 @@ measure() {
   busy0="$(machine_busy_ticks)"
   t0="$(now_ns)"
   # wrk's own user+system CPU (it shares the 2 cores with the servers).
-  wrk_cpu="$( { TIMEFORMAT='%U %S'; time wrk "${wrk_args[@]}" "http://127.0.0.1:$port/download?bytes=$bytes" >"$out" 2>&1; } 2>&1 )" \
+  wrk_cpu="$( { TIMEFORMAT='%U %S'; time wrk "${wrk_args[@]}" "http://127.0.0.1:$port$(target_path "$target" "$bytes")" >"$out" 2>&1; } 2>&1 )" \
     || { cat "$out" >&2; die "wrk against $target"; }
   t1="$(now_ns)"
   busy1="$(machine_busy_ticks)"
@@ -396,6 +442,7 @@ warm_up() {
   done
   log "  $target: warm after ${elapsed} s ($((jit1 - jit0)) methods compiled in the last 2 s, ${jit1} in all)"
   [ "$settled" = yes ] || log "  $target: the JIT or the rate did not settle within ${warmup_max} s (noisy machine?)"
+  is_write_arm "$target" && return 0
   for bytes in $payloads; do
     [ "$bytes" = 1024 ] || measure warmup 0 "$target" "$bytes" 32 1s
   done
@@ -456,6 +503,7 @@ for round in $(seq 1 "$repeats"); do
   for bytes in $payloads; do
     for conns in $connections; do
       for target in "${order[@]}"; do
+        if is_write_arm "$target" && [ "$bytes" != 1024 ]; then continue; fi
         measure load "$round" "$target" "$bytes" "$conns" "$duration"
       done
     done
@@ -467,17 +515,55 @@ for round in $(seq 1 "$repeats"); do
   fi
 done
 
+# --- login flood (abuse resistance) ---------------------------------------------------------------
+# Ordinary traffic (C) on a third gateway, alone and then beside a password-guessing flood from
+# many client addresses and user names; a tenant admin's revocation in the middle of the flood.
+# That gateway trusts 127.0.0.1 as its proxy, so the flood's X-Forwarded-For is its client.
+if [ "${BENCH_FLOOD:-1}" = 1 ]; then
+  flood_conns="${BENCH_FLOOD_CONNS:-8}"; flood_attackers="${BENCH_FLOOD_ATTACKERS:-64}"; flood_duration="${BENCH_FLOOD_DURATION:-10s}"
+  flood_rate="${BENCH_FLOOD_RATE:-2000}"   # attempts per second over all attacker connections
+  log "login flood: starting a gateway :$port_gw_flood that trusts 127.0.0.1 as its proxy"
+  # shellcheck disable=SC2046
+  start_dotnet gw-flood "$gc_gw_flood" dotnet "$gateway_dll" $(gateway_args "$port_gw_flood" gw-flood) \
+    --Gateway:ForwardedHeaders:KnownProxies:0=127.0.0.1
+  wait_http "http://127.0.0.1:$port_gw_flood/_gateway/health/ready" "flood gateway" "$pid_gw_flood"
+  warm_up C-flood
+  log "login flood: C alone ($flood_conns connections, $flood_duration)"
+  measure flood-base 1 C-flood 1024 "$flood_conns" "$flood_duration"
+  ann="$(dotnet "$gateway_dll" token --config-dir "$work/config" --tenant acme --user ann --role tenant-admin)" || die "token verb"
+  curl -fsS -o /dev/null -X POST -H "Authorization: Bearer $john" -H 'Content-Type: application/json' -d '{"denyData": false}' \
+    "http://127.0.0.1:$port_gw_flood/_gateway/tenants/acme/support/grants" || die "grant before the flood"
+  flood_seconds=$(( ${flood_duration%s} + 6 ))
+  log "login flood: $flood_rate failed logins/s over $flood_attackers connections for ${flood_seconds} s; C measured beside it; ann revokes in the middle"
+  FLOOD_DELAY_MS=$(( flood_attackers * 1000 / flood_rate )) wrk -t1 -c"$flood_attackers" -d"${flood_seconds}s" --timeout 10s -s bench/login-flood.lua "http://127.0.0.1:$port_gw_flood/" >"$work/flood.out" 2>&1 &
+  flood_pid=$!
+  sleep 3   # the flood reaches its steady state before C is measured (a benchmark script: waiting is the point)
+  ( sleep $(( ${flood_duration%s} / 2 )); curl -sS -o /dev/null -w '%{http_code} %{time_total}' -X DELETE -H "Authorization: Bearer $ann" \
+      "http://127.0.0.1:$port_gw_flood/_gateway/tenants/acme/support/grants" >"$work/revoke.out" 2>&1 ) &
+  revoke_pid=$!
+  measure flood 1 C-flood 1024 "$flood_conns" "$flood_duration"
+  wait "$revoke_pid" || true
+  wait "$flood_pid" || die "the flood's wrk failed: $(cat "$work/flood.out")"
+  flood_json="$(sed -n 's/^FLOOD_JSON //p' "$work/flood.out")"
+  [ -n "$flood_json" ] || die "no summary from the flood: $(cat "$work/flood.out")"
+  read -r revoke_status revoke_seconds <"$work/revoke.out" || true
+  log "login flood: $flood_json; revocation: HTTP ${revoke_status:-?} in ${revoke_seconds:-?} s"
+  printf '{"kind":"flood-attack","round":1,"target":"C-flood","attack":%s,"revoke_status":"%s","revoke_seconds":"%s","attackers":%d,"rate":%d}\n' \
+    "$flood_json" "${revoke_status:-}" "${revoke_seconds:-}" "$flood_attackers" "$flood_rate" >>"$runs"
+fi
+
 # --- audit: did the pipeline keep up? ----------------------------------------------------------------
 audit_summary=""
-for gw in "gw:$port_gw" "gw-cold:$port_gw_cold"; do
+for gw in "gw:$port_gw" "gw-cold:$port_gw_cold" "gw-nowal:$port_gw_nowal"; do
   name=${gw%%:*}; port=${gw#*:}
-  health=$(curl -fsS "http://127.0.0.1:$port/_gateway/health/ready" || echo '{}')
-  line=$("$py" -c 'import json,sys; a=json.loads(sys.argv[1]).get("checks",{}).get("audit",{}); print("status=%s accepted=%s spooled=%s shipped=%s dropped=%s deadLettered=%s queueLength=%s writeMaxMs=%s fsyncMaxMs=%s" % tuple(a.get(k,"?") for k in ("status","accepted","spooled","shipped","dropped","deadLettered","queueLength","writeMaxMs","fsyncMaxMs")))' "$health")
+  health=$(curl -fsS -H "Authorization: Bearer $ops" "http://127.0.0.1:$port/_gateway/health/ready" || echo '{}')
+  [ "$name" = gw ] && echo "$health" >"$work/health-gw.json"
+  line=$("$py" -c 'import json,sys; a=json.loads(sys.argv[1]).get("checks",{}).get("audit",{}); print("status=%s accepted=%s spooled=%s shipped=%s dropped=%s deadLettered=%s queueLength=%s writeMaxMs=%s fsyncMaxMs=%s writeAhead=%s writeAheadRecords=%s writeAheadSyncs=%s writeAheadRefused=%s writeAheadWaitMaxMs=%s" % tuple(a.get(k,"?") for k in ("status","accepted","spooled","shipped","dropped","deadLettered","queueLength","writeMaxMs","fsyncMaxMs","writeAhead","writeAheadRecords","writeAheadSyncs","writeAheadRefused","writeAheadWaitMaxMs")))' "$health")
   log "audit of $name: $line"
   audit_summary+="$name: $line; "
 done
 log "Elasticsearch stand-in received: $(curl -fsS "http://127.0.0.1:$port_es/_bench/count")"
-for name in gw gw-cold; do
+for name in gw gw-cold gw-nowal; do
   warnings="$(cat "$work/logs-$name"/gateway-*.log 2>/dev/null | grep -E '\[(WRN|ERR|FTL)\]' | grep -v -e 'SigningKeyPem' -e 'RequestCanceled' | tail -n 20 || true)"
   [ -z "$warnings" ] || { log "warnings of $name (last 20):"; echo "$warnings" >&2; }
 done
@@ -502,5 +588,46 @@ print(json.dumps({
 EOF
 )"
 "$py" bench/report.py "$meta" "$runs" "bench/results/$stamp.json" "bench/results/$stamp.md"
+
+# --- the write-ahead's cost: W (write-ahead on) against W-off (off), same PUTs, same machine ------------
+# Medians over the rounds per connection count, and from the W gateway's readiness the group commit:
+# write-ahead records per fsync, the longest wait for one and the longest fsync.
+"$py" - "$runs" "$work/health-gw.json" <<'EOF' | tee -a "bench/results/$stamp.md"
+import json, statistics, sys
+runs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+audit = json.load(open(sys.argv[2])).get("checks", {}).get("audit", {})
+def fig(run):
+    w = run["wrk"]; secs = w["duration_us"] / 1e6
+    cpu = run["procs"]["proxy"]["cpu_ticks"] / run["clk_tck"]
+    return {"rps": w["requests"] / secs, "p50": w["p50_us"] / 1000, "p99": w["p99_us"] / 1000,
+            "cpu_us": cpu * 1e6 / w["requests"] if w["requests"] else None}
+rows = {}
+for r in runs:
+    if r["kind"] == "load" and r["target"] in ("W", "W-off"):
+        rows.setdefault((r["connections"], r["target"]), []).append(fig(r))
+def med(xs, k):
+    vals = [x[k] for x in xs if x[k] is not None]
+    return statistics.median(vals) if vals else None
+def f(v, d=2):
+    return "—" if v is None else f"{v:,.{d}f}"
+print("\n## Write-ahead cost (W: Audit:WriteAhead=writes, W-off: off)\n")
+print("`PUT /api/settings/bench` with `{\"value\":\"bench\"}` as `jill$john` on globex (config route, grant without"
+      " denyConfig), in the 1 KB rounds; medians of the rounds; CPU of the proxy process only.\n")
+print("| conns | W req/s | W-off req/s | W/W-off | W p50 ms | W-off p50 ms | W p99 ms | W-off p99 ms | Δp99 ms | W CPU µs/req | W-off CPU µs/req |")
+print("|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+for c in sorted({k[0] for k in rows}):
+    w, o = rows.get((c, "W"), []), rows.get((c, "W-off"), [])
+    wr, orr, wp, op = med(w, "rps"), med(o, "rps"), med(w, "p99"), med(o, "p99")
+    print(f"| {c} | {f(wr, 0)} | {f(orr, 0)} | {f(wr / orr if wr and orr else None)} | {f(med(w, 'p50'))} | {f(med(o, 'p50'))}"
+          f" | {f(wp)} | {f(op)} | {f(wp - op if wp is not None and op is not None else None)}"
+          f" | {f(med(w, 'cpu_us'), 0)} | {f(med(o, 'cpu_us'), 0)} |")
+records, syncs = audit.get("writeAheadRecords", 0), audit.get("writeAheadSyncs", 0)
+if syncs:
+    print(f"\nGroup commit on the W gateway over the whole run (warm-ups included): {records} write-ahead records,"
+          f" {syncs} fsyncs ({records / syncs:.1f} records per fsync); longest wait {audit.get('writeAheadWaitMaxMs', '?')} ms,"
+          f" longest fsync {audit.get('fsyncMaxMs', '?')} ms, refused {audit.get('writeAheadRefused', '?')}.")
+else:
+    print("\nThe W gateway reported no write-ahead fsync (was the W arm measured?).")
+EOF
 cp "bench/results/$stamp.md" bench/results/latest.md
 log "results: bench/results/$stamp.json, bench/results/$stamp.md, bench/results/latest.md"

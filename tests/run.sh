@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # The project's one test command (README "Quick start"; .ci/run calls exactly this).
-# Installs what the tests need when it is missing, then runs every test in Gateway.sln.
+# Installs what the tests need when it is missing (redis-server, chromium, chromium-driver),
+# then runs every test in Gateway.sln. GATEWAY_SCREENSHOTS=docs/ui saves the browser tests'
+# screenshots there (not done on normal runs).
 # Extra arguments go to `dotnet test` (e.g. --filter FullyQualifiedName~HotReload).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+# Browser tests (tests/Gateway.Tests/Pages) drive a real headless Chromium through chromedriver.
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
     echo "tests/run.sh: installing ${missing[*]}"

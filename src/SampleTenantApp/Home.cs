@@ -17,8 +17,20 @@ internal static class Home
         var html = $"""
             <!DOCTYPE html>
             <html lang="en">
-            <head><meta charset="utf-8"><title>Sample tenant app: {name}</title></head>
-            <body><h1>Sample tenant app: {name}</h1><p>A backend behind the support-session gateway.</p></body>
+            <head>
+            <meta charset="utf-8">
+            <meta name="viewport" content="width=device-width, initial-scale=1">
+            <title>Sample tenant app: {name}</title>
+            </head>
+            <body>
+            <h1>Sample tenant app: {name}</h1>
+            <p>A backend behind the support-session gateway.</p>
+            <ul>
+            <li><a href="/api/orders">Orders</a> (the tenant's records)</li>
+            <li><a href="/api/settings">Settings</a> (configuration)</li>
+            <li><a href="/api/echo/hello">Echo</a> (what the app receives)</li>
+            </ul>
+            </body>
             </html>
 
             """;

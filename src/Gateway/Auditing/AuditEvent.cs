@@ -29,8 +29,11 @@ internal sealed record AuditEvent
     /// <summary><c>event.action</c>: e.g. <c>proxy-request</c>, <c>support-request</c>, <c>support-login</c>, <c>support-grant-created</c>.</summary>
     public required string Action { get; init; }
 
-    /// <summary><c>event.outcome</c>: <c>success</c>, <c>failure</c> or <c>unknown</c>.</summary>
-    public string Outcome { get; init; } = "success";
+    /// <summary>
+    /// <c>event.outcome</c>: <c>success</c>, <c>failure</c> or <c>unknown</c>; null (left out) on a
+    /// <c>support-request-started</c> record, written before anyone can know.
+    /// </summary>
+    public string? Outcome { get; init; } = "success";
 
     /// <summary><c>event.reason</c>: the problem code of a refusal, or why a call aborted.</summary>
     public string? Reason { get; init; }
@@ -98,6 +101,15 @@ internal sealed record AuditEvent
     /// <summary><c>gateway.support.session_id</c> (custom).</summary>
     public string? SessionId { get; init; }
 
+    /// <summary>
+    /// <c>gateway.support.started_id</c> (custom): the <c>event.id</c> of the <c>support-request-started</c>
+    /// record this event completes (the call's own event, or the one recovery writes after a crash).
+    /// </summary>
+    public string? StartedId { get; init; }
+
+    /// <summary><c>gateway.digest.*</c> (custom): the signed statement of an <c>audit-digest</c> event.</summary>
+    public AuditDigest? Digest { get; init; }
+
     /// <summary>Further fields under <c>gateway.details.*</c> (custom), e.g. the settings that changed.</summary>
     public IReadOnlyDictionary<string, string?>? Details { get; init; }
 
@@ -114,6 +126,29 @@ internal sealed record AuditEvent
         return string.Create(26, value, static (chars, v) =>
         {
             for (var i = 25; i >= 0; i--)
+            {
+                chars[i] = IdAlphabet[(int)(ulong)(v & 31)];
+                v >>= 5;
+            }
+        });
+    }
+
+    /// <summary>
+    /// An id derived from another one and a purpose: the same time part (so it sorts beside it) and
+    /// 80 bits of SHA-256(purpose ‖ id). Recovery names its event after the record it completes,
+    /// so writing it again after a second crash makes no second document.
+    /// </summary>
+    public static string DerivedId(string id, string purpose)
+    {
+        var hash = SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(purpose + ":" + id));
+        var random = ((UInt128)System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(hash) << 64)
+            | System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(hash.AsSpan(2));
+        var time = id.Length >= 10 ? id[..10] : id.PadLeft(10, '0');
+        return string.Create(26, (time, random), static (chars, state) =>
+        {
+            state.time.AsSpan().CopyTo(chars);
+            var v = state.random;
+            for (var i = 25; i >= 10; i--)
             {
                 chars[i] = IdAlphabet[(int)(ulong)(v & 31)];
                 v >>= 5;
@@ -146,4 +181,20 @@ internal sealed record AuditEvent
         return ((UInt128)System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(bits) << 64)
             | System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(bits[2..]);
     }
+}
+
+/// <summary><c>event.action</c> and <c>event.reason</c> values the audit pipeline itself relies on.</summary>
+internal static class AuditActions
+{
+    /// <summary>A support call, written when its response completes or aborts.</summary>
+    public const string SupportRequest = "support-request";
+
+    /// <summary>The write-ahead record of a support call, durable before the call is forwarded.</summary>
+    public const string SupportRequestStarted = "support-request-started";
+
+    /// <summary>A signed digest of the instance's hash chain.</summary>
+    public const string AuditDigest = "audit-digest";
+
+    /// <summary><c>event.reason</c> of the event recovery writes for a call the gateway did not live to complete.</summary>
+    public const string CrashedReason = "gateway.crashed";
 }

@@ -39,7 +39,19 @@ internal sealed class AuditHealthCheck(SpoolingAuditSink sink, IOptions<AuditOpt
             ["bulkFailures"] = state.BulkFailures,
             ["writeMaxMs"] = state.WriteMaxMs,
             ["fsyncMaxMs"] = state.FsyncMaxMs,
+            ["writeAhead"] = o.WriteAhead.ToString().ToLowerInvariant(),
+            ["writeAheadRecords"] = state.WriteAheadRecords,
+            ["writeAheadSyncs"] = state.WriteAheadSyncs,
+            ["writeAheadRefused"] = state.WriteAheadRefused,
+            ["writeAheadWaitMaxMs"] = state.WriteAheadWaitMaxMs,
+            ["chainSeq"] = state.ChainSeq,
+            ["lastDigestSeq"] = state.LastDigestSeq,
         };
+        if (state.InstanceId is { } instance)
+        {
+            data["instanceId"] = instance;
+        }
+
         if (state.WriterError is { } writerError)
         {
             data["writerError"] = writerError;
@@ -76,6 +88,11 @@ internal sealed class AuditHealthCheck(SpoolingAuditSink sink, IOptions<AuditOpt
         if (state.LastDropAt is { } dropAt && now - dropAt < RecentWindow)
         {
             problems.Add($"{state.Dropped} event(s) dropped in total, the last at {dropAt:O}");
+        }
+
+        if (state.LastWriteAheadRefusedAt is { } refusedAt && now - refusedAt < RecentWindow)
+        {
+            problems.Add($"{state.WriteAheadRefused} support call(s) refused in total because their write-ahead record was not durable in time, the last at {refusedAt:O}");
         }
 
         if (state.LastDeadLetterAt is { } deadAt && now - deadAt < RecentWindow)

@@ -55,7 +55,61 @@ internal sealed class AuditOptions
     /// <summary>With <see cref="AuditFsyncPolicy.Interval"/>: the longest unsynced data may wait.</summary>
     public TimeSpan FsyncInterval { get; init; } = TimeSpan.FromMilliseconds(200);
 
+    /// <summary>
+    /// Which admitted support requests are recorded durably before they are forwarded (a
+    /// <c>support-request-started</c> record, written and fsynced): see <see cref="AuditWriteAhead"/>.
+    /// </summary>
+    public AuditWriteAhead WriteAhead { get; init; } = AuditWriteAhead.Writes;
+
+    /// <summary>
+    /// Longest a support request waits for its write-ahead record to be on disk; past it the
+    /// request is refused (503 <c>audit.unavailable</c>), never forwarded unrecorded.
+    /// </summary>
+    public TimeSpan WriteAheadTimeout { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// This instance's name in the hash chain (<c>gateway.chain.instance</c>). Empty: an id
+    /// generated once and kept in the spool directory (file <c>instance-id</c>), so it stays the
+    /// same across restarts for as long as the spool does.
+    /// </summary>
+    public string? InstanceId { get; init; }
+
+    /// <summary>Signed digests of the hash chain (section <c>Audit:Integrity</c>).</summary>
+    public AuditIntegrityOptions Integrity { get; init; } = new();
+
     public AuditElasticsearchOptions Elasticsearch { get; init; } = new();
+}
+
+/// <summary>Which support requests get a durable <c>support-request-started</c> record before they are forwarded.</summary>
+internal enum AuditWriteAhead
+{
+    /// <summary>Every method but GET, HEAD and OPTIONS, and every upgrade or tunnel (WebSocket, CONNECT).</summary>
+    Writes,
+
+    /// <summary>Every admitted support request, reads included.</summary>
+    All,
+
+    /// <summary>None: a crash can lose the record of a support request that was forwarded.</summary>
+    Off,
+}
+
+/// <summary>The audit signing key and how often the chain is signed (section <c>Audit:Integrity</c>).</summary>
+internal sealed class AuditIntegrityOptions
+{
+    /// <summary>
+    /// PEM EC P-256 private key that signs the digests. Required in a configuration marked
+    /// <c>Gateway:Production</c>; empty elsewhere: a key generated at start.
+    /// </summary>
+    public string? SigningKeyPem { get; init; }
+
+    /// <summary>The key's <c>kid</c> in the JWKS (must differ from <c>Support:SigningKeyId</c>).</summary>
+    public string SigningKeyId { get; init; } = "audit-1";
+
+    /// <summary>
+    /// A digest is written this long after the first event no digest covers yet (so every interval
+    /// while events flow, none while idle), and at shutdown.
+    /// </summary>
+    public TimeSpan DigestInterval { get; init; } = TimeSpan.FromMinutes(1);
 }
 
 /// <summary>

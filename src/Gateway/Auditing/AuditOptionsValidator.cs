@@ -1,13 +1,19 @@
+using System.Security.Cryptography;
 using System.Text;
 using Microsoft.Extensions.Options;
 
 namespace Gateway.Auditing;
 
-/// <summary>Field rules of <see cref="AuditOptions"/>; every failure names its key.</summary>
-internal sealed class AuditOptionsValidator : IValidateOptions<AuditOptions>
+/// <summary>
+/// Field rules of <see cref="AuditOptions"/>; every failure names its key. <paramref name="configuration"/>
+/// says whether this is production (the audit signing key is then required) and which <c>kid</c>
+/// the session key has (the audit key's must differ: they share the JWKS).
+/// </summary>
+internal sealed class AuditOptionsValidator(IConfiguration? configuration = null) : IValidateOptions<AuditOptions>
 {
     private const string S = AuditOptions.SectionName;
     private const string Es = AuditOptions.SectionName + ":Elasticsearch";
+    private const string In = AuditOptions.SectionName + ":Integrity";
 
     public ValidateOptionsResult Validate(string? name, AuditOptions o)
     {
@@ -53,9 +59,75 @@ internal sealed class AuditOptionsValidator : IValidateOptions<AuditOptions>
             failures.Add($"{S}:FsyncInterval: more than zero and at most 00:01:00.");
         }
 
+        if (!Enum.IsDefined(o.WriteAhead))
+        {
+            failures.Add($"{S}:WriteAhead: writes, all or off.");
+        }
+
+        if (o.WriteAheadTimeout <= TimeSpan.Zero || o.WriteAheadTimeout > TimeSpan.FromSeconds(60))
+        {
+            failures.Add($"{S}:WriteAheadTimeout: more than zero and at most 00:01:00.");
+        }
+
+        if (!string.IsNullOrEmpty(o.InstanceId) && !IsName(o.InstanceId))
+        {
+            failures.Add($"{S}:InstanceId: 1 to 64 letters, digits, '.', '_' or '-' (or empty: an id kept in the spool directory).");
+        }
+
+        ValidateIntegrity(o.Integrity, failures);
         ValidateElasticsearch(o.Elasticsearch, failures);
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
+
+    private void ValidateIntegrity(AuditIntegrityOptions i, List<string> failures)
+    {
+        if (string.IsNullOrWhiteSpace(i.SigningKeyPem))
+        {
+            if (configuration?.GetValue<bool>("Gateway:Production") == true)
+            {
+                failures.Add($"{In}:SigningKeyPem: required in a configuration marked Gateway:Production (a key generated at start cannot be verified after a restart).");
+            }
+        }
+        else
+        {
+            try
+            {
+                using var key = ECDsa.Create();
+                key.ImportFromPem(i.SigningKeyPem);
+                if (key.KeySize != 256)
+                {
+                    failures.Add($"{In}:SigningKeyPem: must be an EC P-256 private key.");
+                }
+                else
+                {
+                    // A public key imports too, but cannot sign.
+                    key.ExportParameters(includePrivateParameters: true);
+                }
+            }
+            catch (Exception ex) when (ex is ArgumentException or CryptographicException)
+            {
+                failures.Add($"{In}:SigningKeyPem: not a PEM EC private key.");
+            }
+        }
+
+        if (!IsName(i.SigningKeyId))
+        {
+            failures.Add($"{In}:SigningKeyId: 1 to 64 letters, digits, '.', '_' or '-'.");
+        }
+        else if ((configuration?["Support:SigningKeyId"] is { Length: > 0 } configured ? configured : new Authentication.SupportOptions().SigningKeyId) is var sessionKeyId
+            && sessionKeyId == i.SigningKeyId)
+        {
+            failures.Add($"{In}:SigningKeyId: must differ from Support:SigningKeyId ('{sessionKeyId}'): both keys are in the JWKS.");
+        }
+
+        if (i.DigestInterval < TimeSpan.FromSeconds(1) || i.DigestInterval > TimeSpan.FromHours(1))
+        {
+            failures.Add($"{In}:DigestInterval: from 00:00:01 to 01:00:00.");
+        }
+    }
+
+    private static bool IsName(string? value) =>
+        value is { Length: > 0 and <= 64 } && value.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-');
 
     private static void ValidateElasticsearch(AuditElasticsearchOptions e, List<string> failures)
     {

@@ -16,10 +16,11 @@ internal static class AuditServiceCollectionExtensions
     {
         services.AddOptionsWithValidateOnStart<AuditOptions>()
             .Bind(configuration.GetSection(AuditOptions.SectionName), o => o.ErrorOnUnknownConfiguration = true);
-        services.AddSingleton<IValidateOptions<AuditOptions>, AuditOptionsValidator>();
+        services.AddSingleton<IValidateOptions<AuditOptions>>(new AuditOptionsValidator(configuration));
         services.TryAddSingleton(TimeProvider.System);
 
         services.AddSingleton<AuditSpoolState>();
+        services.AddSingleton<AuditSigningKey>();
         services.AddSingleton<SpoolingAuditSink>();
         services.AddSingleton<IAuditSink>(sp => sp.GetRequiredService<SpoolingAuditSink>());
         services.AddSingleton<ElasticsearchShipper>();

@@ -92,6 +92,116 @@ internal sealed class AuditSpoolState
 
     public string? WriterError => _writerError;
 
+    // --- write-ahead and hash chain -----------------------------------------------------------
+
+    private readonly Dictionary<long, int> _pinned = [];
+    private long _writeAheadRecords;
+    private long _writeAheadSyncs;
+    private long _writeAheadRefused;
+    private long _writeAheadWaitMaxMs;
+    private long _lastWriteAheadRefusedTicks = long.MinValue;
+    private long _chainSeq;
+    private long _lastDigestSeq;
+    private volatile string? _instanceId;
+
+    /// <summary>Write-ahead records confirmed on disk (each after an fsync).</summary>
+    public long WriteAheadRecords => Volatile.Read(ref _writeAheadRecords);
+
+    /// <summary>fsyncs done to confirm write-ahead records: group commit makes it far fewer than the records under load.</summary>
+    public long WriteAheadSyncs => Volatile.Read(ref _writeAheadSyncs);
+
+    /// <summary>Support requests refused because their write-ahead record could not be made durable in time.</summary>
+    public long WriteAheadRefused => Volatile.Read(ref _writeAheadRefused);
+
+    /// <summary>The longest a request waited for its write-ahead record, in milliseconds, since start.</summary>
+    public long WriteAheadWaitMaxMs => Volatile.Read(ref _writeAheadWaitMaxMs);
+
+    public DateTimeOffset? LastWriteAheadRefusedAt => Ticks(Interlocked.Read(ref _lastWriteAheadRefusedTicks));
+
+    /// <summary>This instance's id in the hash chain (once the spool is open).</summary>
+    public string? InstanceId => _instanceId;
+
+    /// <summary>The sequence number of the last event on disk.</summary>
+    public long ChainSeq => Volatile.Read(ref _chainSeq);
+
+    /// <summary>The sequence number of the last digest on disk (0: none yet).</summary>
+    public long LastDigestSeq => Volatile.Read(ref _lastDigestSeq);
+
+    internal void SetInstance(string instanceId) => _instanceId = instanceId;
+
+    internal void ChainCommitted(long seq, long lastDigestSeq)
+    {
+        Volatile.Write(ref _chainSeq, seq);
+        Volatile.Write(ref _lastDigestSeq, lastDigestSeq);
+    }
+
+    internal void CountWriteAheadSync(int records)
+    {
+        Interlocked.Add(ref _writeAheadRecords, records);
+        Interlocked.Increment(ref _writeAheadSyncs);
+    }
+
+    internal void CountWriteAheadRefused(DateTimeOffset now)
+    {
+        Interlocked.Exchange(ref _lastWriteAheadRefusedTicks, now.UtcTicks);
+        Interlocked.Increment(ref _writeAheadRefused);
+    }
+
+    internal void RecordWriteAheadWait(TimeSpan took) => Max(ref _writeAheadWaitMaxMs, (long)took.TotalMilliseconds);
+
+    /// <summary>
+    /// Keeps a segment from deletion while it holds the write-ahead record of a call not yet
+    /// completed (the shipper skips it), so recovery can still read the record after a crash.
+    /// </summary>
+    internal void Pin(long segment)
+    {
+        lock (_pinned)
+        {
+            _pinned[segment] = _pinned.GetValueOrDefault(segment) + 1;
+        }
+    }
+
+    internal void Unpin(long segment)
+    {
+        lock (_pinned)
+        {
+            if (_pinned.TryGetValue(segment, out var count))
+            {
+                if (count <= 1)
+                {
+                    _pinned.Remove(segment);
+                }
+                else
+                {
+                    _pinned[segment] = count - 1;
+                }
+            }
+        }
+    }
+
+    public bool IsPinned(long segment)
+    {
+        lock (_pinned)
+        {
+            return _pinned.ContainsKey(segment);
+        }
+    }
+
+    private static void Max(ref long max, long value)
+    {
+        var current = Volatile.Read(ref max);
+        while (value > current)
+        {
+            var seen = Interlocked.CompareExchange(ref max, value, current);
+            if (seen == current)
+            {
+                return;
+            }
+
+            current = seen;
+        }
+    }
+
     /// <summary>The last shipping failure, while shipping has not succeeded since.</summary>
     public ShipError? LastShipError => _shipError;
 
@@ -137,17 +247,6 @@ internal sealed class AuditSpoolState
         Interlocked.Add(ref _spooled, records);
         Interlocked.Add(ref _spoolBytes, bytesAdded);
         CommitMarks.Committed(segment, length, System.Diagnostics.Stopwatch.GetTimestamp());
-        Written.Pulse();
-    }
-
-    internal void SegmentRolled(long newSegment)
-    {
-        lock (_gate)
-        {
-            _activeSegment = newSegment;
-            _committedLength = 0;
-        }
-
         Written.Pulse();
     }
 

@@ -69,6 +69,19 @@ internal static class EcsAuditSerializer
     private static readonly JsonEncodedText Isolation = JsonEncodedText.Encode("isolation");
     private static readonly JsonEncodedText Decision = JsonEncodedText.Encode("decision");
     private static readonly JsonEncodedText SessionId = JsonEncodedText.Encode("session_id");
+    private static readonly JsonEncodedText StartedId = JsonEncodedText.Encode("started_id");
+    private static readonly JsonEncodedText Chain = JsonEncodedText.Encode("chain");
+    private static readonly JsonEncodedText Instance = JsonEncodedText.Encode("instance");
+    private static readonly JsonEncodedText Seq = JsonEncodedText.Encode("seq");
+    private static readonly JsonEncodedText Hash = JsonEncodedText.Encode("hash");
+    private static readonly JsonEncodedText Digest = JsonEncodedText.Encode("digest");
+    private static readonly JsonEncodedText FirstSeq = JsonEncodedText.Encode("first_seq");
+    private static readonly JsonEncodedText LastSeq = JsonEncodedText.Encode("last_seq");
+    private static readonly JsonEncodedText ChainHead = JsonEncodedText.Encode("chain_head");
+    private static readonly JsonEncodedText PrevDigest = JsonEncodedText.Encode("prev_digest");
+    private static readonly JsonEncodedText KeyId = JsonEncodedText.Encode("key_id");
+    private static readonly JsonEncodedText Jws = JsonEncodedText.Encode("jws");
+    private static readonly JsonEncodedText HashPlaceholder = JsonEncodedText.Encode(AuditChainHasher.GenesisHex);
     private static readonly JsonEncodedText Details = JsonEncodedText.Encode("details");
     private static readonly JsonEncodedText Ecs = JsonEncodedText.Encode("ecs");
     private static readonly JsonEncodedText Version = JsonEncodedText.Encode("version");
@@ -91,7 +104,15 @@ internal static class EcsAuditSerializer
     /// <summary>A writer with the options documents are written with; reuse it with <see cref="Utf8JsonWriter.Reset(IBufferWriter{byte})"/>.</summary>
     public static Utf8JsonWriter CreateWriter(IBufferWriter<byte> output) => new(output, WriterOptions);
 
-    public static void Write(Utf8JsonWriter json, AuditEvent e)
+    public static void Write(Utf8JsonWriter json, AuditEvent e) => Write(json, e, null);
+
+    /// <summary>
+    /// Writes the document; with <paramref name="chain"/>, also <c>gateway.chain</c> with a hash of
+    /// 64 zeros, whose position (the offset of its first digit from where the writer started) is
+    /// returned so the spool writer can put the real chain hash there once the canonical bytes
+    /// (which leave <c>gateway.chain</c> out) are hashed. -1 without a chain.
+    /// </summary>
+    public static long Write(Utf8JsonWriter json, AuditEvent e, AuditChainStamp? chain)
     {
         json.WriteStartObject();
         WriteTimestamp(json, e.Timestamp);
@@ -201,7 +222,7 @@ internal static class EcsAuditSerializer
             json.WriteEndObject();
         }
 
-        WriteGateway(json, e);
+        var hashAt = WriteGateway(json, e, chain);
 
         json.WriteStartObject(Ecs);
         json.WriteString(Version, EcsVersionValue);
@@ -209,12 +230,13 @@ internal static class EcsAuditSerializer
 
         json.WriteEndObject();
         json.Flush();
+        return hashAt;
     }
 
-    private static void WriteGateway(Utf8JsonWriter json, AuditEvent e)
+    private static long WriteGateway(Utf8JsonWriter json, AuditEvent e, AuditChainStamp? chain)
     {
         var hasRoute = e.RouteId is not null || e.RouteClass is not null;
-        var hasSupport = e.GrantIds is not null || e.Isolation is not null || e.Decision is not null || e.SessionId is not null;
+        var hasSupport = e.GrantIds is not null || e.Isolation is not null || e.Decision is not null || e.SessionId is not null || e.StartedId is not null;
         var hasDetails = false;
         if (e.Details is not null)
         {
@@ -227,12 +249,25 @@ internal static class EcsAuditSerializer
                 }
             }
         }
-        if (!hasRoute && !hasSupport && !hasDetails)
+        if (!hasRoute && !hasSupport && !hasDetails && chain is null && e.Digest is null)
         {
-            return;
+            return -1;
         }
 
         json.WriteStartObject(Gateway);
+        var hashAt = -1L;
+        if (chain is { } stamp)
+        {
+            json.WriteStartObject(Chain);
+            json.WriteString(Instance, stamp.Instance);
+            json.WriteNumber(Seq, stamp.Seq);
+            json.WritePropertyName(Hash);
+            // The value's first digit comes after its opening quote.
+            hashAt = json.BytesCommitted + json.BytesPending + 1;
+            json.WriteStringValue(HashPlaceholder);
+            json.WriteEndObject();
+        }
+
         if (hasRoute)
         {
             json.WriteStartObject(Route);
@@ -248,6 +283,19 @@ internal static class EcsAuditSerializer
             WriteString(json, Isolation, e.Isolation);
             WriteString(json, Decision, e.Decision);
             WriteString(json, SessionId, e.SessionId);
+            WriteString(json, StartedId, e.StartedId);
+            json.WriteEndObject();
+        }
+
+        if (e.Digest is { } digest)
+        {
+            json.WriteStartObject(Digest);
+            json.WriteNumber(FirstSeq, digest.FirstSeq);
+            json.WriteNumber(LastSeq, digest.LastSeq);
+            json.WriteString(ChainHead, digest.ChainHead);
+            WriteString(json, PrevDigest, digest.PreviousDigest);
+            json.WriteString(KeyId, digest.KeyId);
+            json.WriteString(Jws, digest.Jws);
             json.WriteEndObject();
         }
 
@@ -268,6 +316,7 @@ internal static class EcsAuditSerializer
         }
 
         json.WriteEndObject();
+        return hashAt;
     }
 
     private static void WriteTimestamp(Utf8JsonWriter json, DateTimeOffset at)

@@ -56,11 +56,23 @@ internal sealed partial class ElasticsearchShipper : BackgroundService
         return TimeSpan.FromTicks(min.Ticks + (long)((cap - min.Ticks) * random));
     }
 
+    public override Task StartAsync(CancellationToken cancellationToken)
+    {
+        // Said here rather than in ExecuteAsync: .NET 10 runs ExecuteAsync on the thread pool, and a
+        // host stopped at once may cancel it before it runs, leaving the operator without the warning.
+        if (!Enabled)
+        {
+            LogDisabled(_logger, _cursor.Directory);
+            return Task.CompletedTask;
+        }
+
+        return base.StartAsync(cancellationToken);
+    }
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         if (!Enabled)
         {
-            LogDisabled(_logger, _cursor.Directory);
             return;
         }
 

@@ -39,6 +39,16 @@ internal interface IAuditSink
 
     /// <summary>Whether support calls can be audited now; while not, live support connections are closed too.</summary>
     bool AcceptsSupportEvents { get; }
+
+    /// <summary>
+    /// Called for an admitted support request just before it is forwarded: per <c>Audit:WriteAhead</c>
+    /// (by default every write and every upgrade), its <c>support-request-started</c> record is
+    /// written and fsynced first (docs/audit.md, "Write-ahead"). Completes synchronously, doing
+    /// nothing, for requests out of scope (reads, by default). False: the record could not be made
+    /// durable within <c>Audit:WriteAheadTimeout</c>, and the request must be refused (503
+    /// <c>audit.unavailable</c>), never forwarded unrecorded.
+    /// </summary>
+    ValueTask<bool> WriteAheadAsync(HttpContext context, bool upgrade);
 }
 
 /// <summary>Room held for one event: <see cref="Complete"/> it with the event (always accepted), or dispose it unused.</summary>

@@ -35,6 +35,9 @@ internal sealed class ProxyCallRecord(long started)
     /// <summary>Room held in the audit trail for this call (admitted support calls); completed with its event.</summary>
     public IAuditReservation? Reservation { get; private set; }
 
+    /// <summary>The <c>event.id</c> of this call's write-ahead record, once one was written (or taken for writing).</summary>
+    public string? StartedId { get; private set; }
+
     public CountingStream? RequestBody { get; set; }
 
     public CountingStream? ResponseBody { get; set; }
@@ -53,6 +56,11 @@ internal sealed class ProxyCallRecord(long started)
 
     public void InSession(string sessionId) => SessionId = sessionId;
 
+    /// <summary>The isolation a refused call was decided under (an admitted one's is its session's), so a replay can decide it again.</summary>
+    public string? Isolation { get; private set; }
+
+    public void DecidedUnder(string isolation) => Isolation = isolation;
+
     /// <summary>The path as the client sent it (raw, without the query), as records keep it.</summary>
     public string PathForRecords(HttpContext context)
     {
@@ -66,6 +74,8 @@ internal sealed class ProxyCallRecord(long started)
         Session = session;
         Reservation = reservation;
     }
+
+    public void WriteAheadStarted(string startedId) => StartedId = startedId;
 }
 
 /// <summary>
@@ -183,6 +193,42 @@ internal sealed class ProxyAuditMiddleware(RequestDelegate next, IAuditSink audi
         return false;
     }
 
+    /// <summary>
+    /// The write-ahead record of an admitted support call (<c>support-request-started</c>): everything
+    /// its event will say that is known before forwarding; no outcome, status, sizes or duration.
+    /// </summary>
+    internal static AuditEvent Started(HttpContext context, ProxyCallRecord record, TimeProvider time)
+    {
+        var session = record.Session!;
+        var rawTarget = context.Features.Get<IHttpRequestFeature>()?.RawTarget ?? context.Request.Path.Value ?? "/";
+        var query = rawTarget.IndexOf('?', StringComparison.Ordinal);
+        var userAgent = context.Request.Headers.UserAgent.ToString();
+        return new AuditEvent
+        {
+            Timestamp = time.GetUtcNow() - time.GetElapsedTime(record.Started),
+            Category = "web",
+            Action = AuditActions.SupportRequestStarted,
+            Outcome = null,
+            HttpMethod = context.Request.Method,
+            UrlPath = query < 0 ? rawTarget : rawTarget[..query],
+            UrlQuery = query < 0 ? null : RedactQuery(rawTarget[(query + 1)..]),
+            SourceIp = context.Connection.RemoteIpAddress?.ToString(),
+            UserAgent = userAgent.Length > 0 ? userAgent : null,
+            TraceId = System.Diagnostics.Activity.Current?.TraceId.ToString(),
+            RouteId = context.GetReverseProxyFeature().Route.Config.RouteId,
+            RouteClass = record.Route?.Class.ToConfigName(),
+            Tenant = context.Features.Get<TenantFeature>()?.Tenant.Value,
+            Details = session.Credential == SupportCredentialKind.Basic ? BasicDetails : SessionTokenDetails,
+            UserName = session.Who,
+            UserId = session.SupportUser,
+            TargetUserName = session.TargetUser,
+            GrantIds = session.AdmittedBy.Ids,
+            Isolation = session.Isolation,
+            Decision = "allowed",
+            SessionId = session.SessionId,
+        };
+    }
+
     private AuditEvent Build(HttpContext context, ProxyCallRecord record)
     {
         var rawTarget = context.Features.Get<IHttpRequestFeature>()?.RawTarget ?? context.Request.Path.Value ?? "/";
@@ -203,7 +249,7 @@ internal sealed class ProxyAuditMiddleware(RequestDelegate next, IAuditSink audi
         {
             Timestamp = time.GetUtcNow() - time.GetElapsedTime(record.Started),
             Category = "web",
-            Action = record.IsSupportRequest ? "support-request" : "proxy-request",
+            Action = record.IsSupportRequest ? AuditActions.SupportRequest : "proxy-request",
             Outcome = reason is null && status < 400 ? "success" : "failure",
             Reason = reason,
             Duration = time.GetElapsedTime(record.Started),
@@ -226,9 +272,10 @@ internal sealed class ProxyAuditMiddleware(RequestDelegate next, IAuditSink audi
             UserId = session?.SupportUser,
             TargetUserName = session?.TargetUser,
             GrantIds = session?.AdmittedBy.Ids,
-            Isolation = session?.Isolation,
+            Isolation = session?.Isolation ?? record.Isolation,
             Decision = record.IsSupportRequest ? (record.Refusal is null ? "allowed" : "denied") : null,
             SessionId = session?.SessionId ?? record.SessionId,
+            StartedId = record.StartedId,
         };
     }
 }

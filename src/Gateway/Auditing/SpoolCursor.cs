@@ -165,6 +165,12 @@ internal sealed partial class SpoolCursor(string directory, AuditSpoolState stat
                 break;
             }
 
+            if (state.IsPinned(segment))
+            {
+                // It holds the write-ahead record of a call still in flight: kept for recovery.
+                continue;
+            }
+
             if (_reader?.Segment == segment)
             {
                 CloseReader();

@@ -1,4 +1,6 @@
 using System.Buffers;
+using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using System.Threading.Channels;
 using Microsoft.Extensions.Options;
@@ -11,6 +13,15 @@ namespace Gateway.Auditing;
 /// (<see cref="TryWrite"/>, <see cref="TryReserve"/>: non-blocking, never throwing); one writer
 /// task frames events into spool segments and syncs them per <see cref="AuditOptions.FsyncPolicy"/>.
 /// Shipping to Elasticsearch is <see cref="ElasticsearchShipper"/>'s job.
+/// <para>
+/// The writer also keeps the evidence properties of docs/audit.md: every event gets this
+/// instance's id, the next sequence number and its chain hash (<c>gateway.chain</c>); a signed
+/// digest is written every <c>Audit:Integrity:DigestInterval</c> and at shutdown; durable writes
+/// (<see cref="TryWriteDurableAsync"/>, the support write-ahead) are confirmed only after the
+/// burst holding them is fsynced — one fsync for every durable write pending at the time (group
+/// commit); and at start the spool is scanned for write-ahead records a crash left without a
+/// completion, each of which gets an <c>outcome: unknown</c> event.
+/// </para>
 /// </summary>
 internal sealed partial class SpoolingAuditSink : BackgroundService, IAuditSink
 {
@@ -25,7 +36,9 @@ internal sealed partial class SpoolingAuditSink : BackgroundService, IAuditSink
     private readonly AuditOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger<SpoolingAuditSink> _logger;
-    private readonly Channel<AuditEvent> _queue = Channel.CreateUnbounded<AuditEvent>(new UnboundedChannelOptions
+    private readonly AuditSigningKey _signingKey;
+    private readonly SupportWriteAhead _writeAhead;
+    private readonly Channel<Queued> _queue = Channel.CreateUnbounded<Queued>(new UnboundedChannelOptions
     {
         SingleReader = true,
         SingleWriter = false,
@@ -44,14 +57,43 @@ internal sealed partial class SpoolingAuditSink : BackgroundService, IAuditSink
     private bool _rollNeeded;
     private long _lastSyncTimestamp;
 
-    public SpoolingAuditSink(IOptions<AuditOptions> options, AuditSpoolState state, TimeProvider time, ILogger<SpoolingAuditSink> logger)
+    // Records in the writer's buffer (and the carried one) with what their commit must do.
+    private readonly List<Pending> _buffered = [];
+    private Pending _carried;
+    private int _writtenRecords;
+    private long _writtenBytes;
+
+    // The hash chain, as far as serialized (the carried record included), and as it stood before
+    // the last record was serialized (what the spool holds when that record is still carried).
+    private readonly AuditChainHasher _hasher = new();
+    private string _instance = "";
+    private long _seq;
+    private readonly byte[] _head = new byte[AuditChainHasher.HashBytes];
+    private long _previousSeq;
+    private readonly byte[] _previousHead = new byte[AuditChainHasher.HashBytes];
+    private long _digestSeq;
+    private string? _digestHash;
+    private bool _digestSinceSave;
+    private bool _savedWithOpen;
+    private long _previousDigestSeq;
+    private string? _previousDigestHash;
+    private ITimer? _digestTimer;
+    private bool _digestArmed;
+
+    // Write-ahead records on disk whose call has not completed: event id → segment (pinned).
+    private readonly Dictionary<string, long> _open = new(StringComparer.Ordinal);
+    private List<(SpoolOpenWrite Open, AuditEvent Crashed)> _unfinished = [];
+
+    public SpoolingAuditSink(IOptions<AuditOptions> options, AuditSpoolState state, TimeProvider time, AuditSigningKey signingKey, ILogger<SpoolingAuditSink> logger)
     {
         _options = options.Value;
         State = state;
         _time = time;
+        _signingKey = signingKey;
         _logger = logger;
         Directory = Path.GetFullPath(_options.SpoolDirectory);
         _json = EcsAuditSerializer.CreateWriter(_payload);
+        _writeAhead = new SupportWriteAhead(this, _options, time, logger);
     }
 
     /// <summary>The spool directory, absolute.</summary>
@@ -77,6 +119,47 @@ internal sealed partial class SpoolingAuditSink : BackgroundService, IAuditSink
 
     public bool IsWriterHealthy => State.IsWriterHealthy;
 
+    /// <summary>This instance's id in the hash chain (set once the spool is open).</summary>
+    public string? InstanceId => State.InstanceId;
+
+    /// <summary>The signing key of the digests (its public half is in the JWKS).</summary>
+    public AuditSigningKey SigningKey => _signingKey;
+
+    public ValueTask<bool> WriteAheadAsync(HttpContext context, bool upgrade) => _writeAhead.BeforeForwardingAsync(context, upgrade);
+
+    /// <summary>
+    /// Writes <paramref name="auditEvent"/> and returns once it is on disk and fsynced (whatever
+    /// <c>FsyncPolicy</c> says), or once <paramref name="timeout"/> has passed. Every durable write
+    /// pending when the writer takes its next burst shares that burst's one fsync.
+    /// </summary>
+    internal async ValueTask<DurableWrite> TryWriteDurableAsync(AuditEvent auditEvent, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var (spoolCap, queueCap) = Caps(AuditRoom.Security);
+        if (!_accepting || _closed || !State.IsWriterHealthy || State.SpoolBytes >= spoolCap || !State.TryTakeSlot(queueCap))
+        {
+            return DurableWrite.Refused;
+        }
+
+        var started = _time.GetTimestamp();
+        var durable = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        Enqueue(new Queued(auditEvent, durable));
+        try
+        {
+            var written = await durable.Task.WaitAsync(timeout, _time, cancellationToken);
+            State.RecordWriteAheadWait(_time.GetElapsedTime(started));
+            return written ? DurableWrite.Durable : DurableWrite.Failed;
+        }
+        catch (TimeoutException)
+        {
+            State.RecordWriteAheadWait(_time.GetElapsedTime(started));
+            return DurableWrite.TimedOut;
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            return DurableWrite.Cancelled;
+        }
+    }
+
     public bool TryWrite(AuditEvent auditEvent, AuditRoom room)
     {
         try
@@ -88,7 +171,7 @@ internal sealed partial class SpoolingAuditSink : BackgroundService, IAuditSink
                 return false;
             }
 
-            Enqueue(auditEvent);
+            Enqueue(new Queued(auditEvent, null));
             return true;
         }
         catch (Exception ex)
@@ -143,6 +226,8 @@ internal sealed partial class SpoolingAuditSink : BackgroundService, IAuditSink
         {
             // Otherwise the writer task, aborted above, closes the segment on its way out.
             CloseWriter();
+            _digestTimer?.Dispose();
+            _hasher.Dispose();
         }
     }
 
@@ -161,6 +246,10 @@ internal sealed partial class SpoolingAuditSink : BackgroundService, IAuditSink
         finally
         {
             _closed = true;
+            _digestTimer?.Dispose();
+            _hasher.Dispose();
+            FailDurable(_buffered);
+            FailDurable([_carried]);
             CloseWriter();
             var lost = CountLeftovers();
             if (lost > 0)
@@ -178,6 +267,11 @@ internal sealed partial class SpoolingAuditSink : BackgroundService, IAuditSink
             return;
         }
 
+        // The digest timer only queues a request (the writer thread signs). It is armed once
+        // something is written that no digest covers yet, so an idle gateway runs no timer.
+        _digestTimer = _time.CreateTimer(static s => ((SpoolingAuditSink)s!)._queue.Writer.TryWrite(Queued.DigestDue), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        ArmDigest();
+
         while (true)
         {
             FillBurst();
@@ -193,6 +287,13 @@ internal sealed partial class SpoolingAuditSink : BackgroundService, IAuditSink
 
             if (stopping.IsCancellationRequested && State.QueueLength == 0)
             {
+                // The last digest covers everything up to shutdown; then sync and close.
+                if (SerializeDigest())
+                {
+                    TryAddCarried();
+                    continue;
+                }
+
                 SyncOnStop();
                 return;
             }
@@ -212,29 +313,49 @@ internal sealed partial class SpoolingAuditSink : BackgroundService, IAuditSink
         {
             if (!_carry)
             {
-                if (!reader.TryRead(out var auditEvent))
+                if (!reader.TryRead(out var item))
                 {
                     return;
                 }
 
-                if (!Serialize(auditEvent))
+                if (item.Event is null)
+                {
+                    _digestArmed = false;
+                    if (!SerializeDigest())
+                    {
+                        continue;
+                    }
+                }
+                else if (!Serialize(item))
                 {
                     continue;
                 }
-
-                _carry = true;
             }
 
-            if (_writer.IsFullFor(_payload.WrittenCount, _options.SegmentMaxBytes))
+            if (!TryAddCarried())
             {
-                // The serialized event waits in _payload until the next segment is open.
-                _rollNeeded = true;
                 return;
             }
-
-            _writer.Add(_payload.WrittenSpan);
-            _carry = false;
         }
+    }
+
+    /// <summary>
+    /// Adds the serialized record in <see cref="_payload"/> to the writer's buffer; false when the
+    /// segment is full (it then waits, carried, until the next segment is open).
+    /// </summary>
+    private bool TryAddCarried()
+    {
+        if (_writer!.IsFullFor(_payload.WrittenCount, _options.SegmentMaxBytes))
+        {
+            _rollNeeded = true;
+            return false;
+        }
+
+        _writer.Add(_payload.WrittenSpan);
+        _buffered.Add(_carried with { Segment = _writer.Segment });
+        _carried = default;
+        _carry = false;
+        return true;
     }
 
     /// <summary>Waits for events, the next interval fsync, or a stop request. False when giving up.</summary>
@@ -272,38 +393,115 @@ internal sealed partial class SpoolingAuditSink : BackgroundService, IAuditSink
         return true;
     }
 
-    /// <summary>Serializes into <see cref="_payload"/>; false (counted as dropped) if the event cannot be a spool record.</summary>
-    private bool Serialize(AuditEvent auditEvent)
+    /// <summary>
+    /// Serializes the event into <see cref="_payload"/> as the next link of the chain; false
+    /// (counted as dropped, its durable waiter told) if it cannot be a spool record.
+    /// </summary>
+    private bool Serialize(Queued item)
+    {
+        var auditEvent = item.Event!;
+        if (!SerializeChained(auditEvent))
+        {
+            State.ReleaseSlots(1);
+            item.Durable?.TrySetResult(false);
+            Drop();
+            return false;
+        }
+
+        _carry = true;
+        _carried = new Pending(
+            item.Durable,
+            Slotted: true,
+            Opens: auditEvent.Action == AuditActions.SupportRequestStarted ? auditEvent.Id : null,
+            Completes: auditEvent.StartedId,
+            Segment: 0);
+        return true;
+    }
+
+    /// <summary>
+    /// Serializes a digest of the chain so far as the next record, if anything was written since
+    /// the last digest (an idle gateway writes none).
+    /// </summary>
+    private bool SerializeDigest()
+    {
+        if (_seq == 0 || _seq == _digestSeq || _writer is null)
+        {
+            return false;
+        }
+
+        var now = _time.GetUtcNow();
+        var head = Convert.ToHexStringLower(_head);
+        var first = _digestSeq > 0 ? _digestSeq : 1;
+        var time = now.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
+        var jws = _signingKey.SignCompact(AuditDigest.Payload(_instance, first, _seq, head, _digestHash, time));
+        var digest = new AuditEvent
+        {
+            Timestamp = now,
+            Category = "process",
+            Action = AuditActions.AuditDigest,
+            Digest = new AuditDigest(first, _seq, head, _digestHash, _signingKey.KeyId, jws),
+        };
+        var previous = (_digestSeq, _digestHash);
+        if (!SerializeChained(digest))
+        {
+            return false;
+        }
+
+        (_previousDigestSeq, _previousDigestHash) = previous;
+        (_digestSeq, _digestHash) = (_seq, AuditDigest.HashOf(jws));
+        _digestSinceSave = true;
+        _carry = true;
+        _carried = new Pending(null, Slotted: false, Opens: null, Completes: null, Segment: 0);
+        LogDigest(_logger, _instance, first, _seq - 1, _seq);
+        return true;
+    }
+
+    /// <summary>Writes the document with <c>gateway.chain</c> (next sequence number) and puts its chain hash in place.</summary>
+    private bool SerializeChained(AuditEvent auditEvent)
     {
         _payload.ResetWrittenCount();
+        long hashAt;
         try
         {
             _json.Reset(_payload);
-            EcsAuditSerializer.Write(_json, auditEvent);
+            hashAt = EcsAuditSerializer.Write(_json, auditEvent, new AuditChainStamp(_instance, _seq + 1));
         }
         catch (Exception ex)
         {
-            State.ReleaseSlots(1);
             LogUnserializable(_logger, ex, auditEvent.Id);
-            Drop();
             return false;
         }
 
         if (_payload.WrittenCount > SpoolFormat.MaxPayloadBytes)
         {
-            State.ReleaseSlots(1);
             LogTooLarge(_logger, auditEvent.Id, _payload.WrittenCount, SpoolFormat.MaxPayloadBytes);
-            Drop();
             return false;
         }
 
+        Span<byte> hash = stackalloc byte[AuditChainHasher.HashBytes];
+        try
+        {
+            _hasher.Hash(_head, _payload.WrittenSpan, hash);
+        }
+        catch (JsonException ex)
+        {
+            LogUnserializable(_logger, ex, auditEvent.Id);
+            return false;
+        }
+
+        AuditChainHasher.WriteHex(hash, MemoryMarshal.AsMemory(_payload.WrittenMemory).Span.Slice((int)hashAt, AuditChainHasher.HashBytes * 2));
+        _previousSeq = _seq;
+        _head.CopyTo(_previousHead, 0);
+        _seq++;
+        hash.CopyTo(_head);
         return true;
     }
 
     /// <summary>
-    /// Hands the burst to the OS (and fsyncs per policy), then opens the next segment if one is
-    /// due. A failing disk is retried (the same bytes at the same offset) until it works or the
-    /// host's shutdown timeout passes.
+    /// Hands the burst to the OS (and fsyncs per policy, or because it holds durable writes), then
+    /// opens the next segment if one is due. A failing disk is retried (the same bytes at the same
+    /// offset) until it works or the host's shutdown timeout passes; durable writes caught in a
+    /// failure are told so at once (an fsync that failed proves nothing, even if a later one works).
     /// </summary>
     private async Task<bool> CommitAsync(CancellationToken stopping)
     {
@@ -317,16 +515,27 @@ internal sealed partial class SpoolingAuditSink : BackgroundService, IAuditSink
                 if (records > 0)
                 {
                     RecordStall(started, fsync: false);
-                    if (_options.FsyncPolicy == AuditFsyncPolicy.Always
+                    (_writtenRecords, _writtenBytes) = (_writtenRecords + records, _writtenBytes + bytes);
+                }
+
+                if (_writtenRecords > 0)
+                {
+                    var durable = CountDurable();
+                    if (durable > 0
+                        || _options.FsyncPolicy == AuditFsyncPolicy.Always
                         || (_options.FsyncPolicy == AuditFsyncPolicy.Interval && _time.GetElapsedTime(_lastSyncTimestamp) >= _options.FsyncInterval))
                     {
                         started = TimeProvider.System.GetTimestamp();
                         Sync();
                         RecordStall(started, fsync: true);
+                        if (durable > 0)
+                        {
+                            State.CountWriteAheadSync(durable);
+                        }
                     }
 
-                    State.Commit(_writer.Segment, _writer.Length, records, bytes);
-                    State.ReleaseSlots(records);
+                    State.Commit(_writer.Segment, _writer.Length, _writtenRecords, _writtenBytes);
+                    ApplyCommitted();
                 }
 
                 if (_rollNeeded)
@@ -346,6 +555,7 @@ internal sealed partial class SpoolingAuditSink : BackgroundService, IAuditSink
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
                 failures++;
+                FailDurable(_buffered);
                 State.SetWriterUnhealthy($"cannot write the spool: {ex.Message}");
                 if (failures == 1)
                 {
@@ -363,12 +573,78 @@ internal sealed partial class SpoolingAuditSink : BackgroundService, IAuditSink
                 catch (OperationCanceledException)
                 {
                     var lost = _writer!.BufferedRecords + (_carry ? 1 : 0);
-                    State.ReleaseSlots(lost);
+                    State.ReleaseSlots(_buffered.Count(p => p.Slotted) + (_carry && _carried.Slotted ? 1 : 0));
+                    FailDurable([_carried]);
+                    _buffered.Clear();
                     State.CountDropped(_time.GetUtcNow(), lost);
                     LogLostAtShutdown(_logger, lost);
                     return false;
                 }
             }
+        }
+    }
+
+    /// <summary>A digest is due one interval after the first event that no digest covers.</summary>
+    private void ArmDigest()
+    {
+        if (!_digestArmed && _seq != _digestSeq && _digestTimer is not null)
+        {
+            _digestArmed = true;
+            _digestTimer.Change(_options.Integrity.DigestInterval, Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    private int CountDurable()
+    {
+        var count = 0;
+        foreach (var pending in _buffered)
+        {
+            if (pending.Durable is not null)
+            {
+                count++;
+            }
+        }
+
+        return count;
+    }
+
+    /// <summary>The records of the burst are on disk (and synced if any was durable): release, pin, unpin, confirm.</summary>
+    private void ApplyCommitted()
+    {
+        var slots = 0;
+        foreach (var pending in _buffered)
+        {
+            if (pending.Slotted)
+            {
+                slots++;
+            }
+
+            if (pending.Opens is { } opened && _open.TryAdd(opened, pending.Segment))
+            {
+                State.Pin(pending.Segment);
+            }
+
+            if (pending.Completes is { } completed && _open.Remove(completed, out var segment))
+            {
+                State.Unpin(segment);
+            }
+
+            pending.Durable?.TrySetResult(true);
+        }
+
+        State.ReleaseSlots(slots);
+        ArmDigest();
+        State.ChainCommitted(_carry ? _previousSeq : _seq, _carry && _previousDigestSeq != _digestSeq ? _previousDigestSeq : _digestSeq);
+        _buffered.Clear();
+        (_writtenRecords, _writtenBytes) = (0, 0);
+    }
+
+    /// <summary>Tells the durable writers among <paramref name="pending"/> that their write is not confirmed.</summary>
+    private static void FailDurable(IEnumerable<Pending> pending)
+    {
+        foreach (var p in pending)
+        {
+            p.Durable?.TrySetResult(false);
         }
     }
 
@@ -388,10 +664,35 @@ internal sealed partial class SpoolingAuditSink : BackgroundService, IAuditSink
             number++;
         }
 
+        // What recovery must know that the segments may lose once shipped and deleted: the open
+        // write-ahead records (while there are any, or were at the last save) and the last digest
+        // (when one was written since). The carried record goes into the new segment, so it is
+        // not in the state. The chain head needs no save: the shipper is told of the new segment
+        // only when its first record is committed, so the newest record is never deleted.
+        if (_open.Count > 0 || _savedWithOpen || _digestSinceSave)
+        {
+            SaveWriterState(number, _carry, durable: false);
+        }
+
         _writer = SpoolWriter.Create(Directory, number);
         old.Dispose();
-        State.SegmentRolled(_writer.Segment);
         LogRolled(_logger, old.Segment, old.Length, _writer.Segment);
+    }
+
+    private void SaveWriterState(long segment, bool excludingCarried, bool durable)
+    {
+        var (seq, head) = excludingCarried ? (_previousSeq, _previousHead) : (_seq, _head);
+        var carriedDigest = excludingCarried && _previousDigestSeq != _digestSeq;
+        var digest = carriedDigest ? (_previousDigestSeq, _previousDigestHash) : (_digestSeq, _digestHash);
+        (_savedWithOpen, _digestSinceSave) = (_open.Count > 0, carriedDigest);
+        new SpoolWriterState(
+            _instance,
+            seq,
+            Convert.ToHexStringLower(head),
+            digest.Item1,
+            digest.Item2,
+            segment,
+            [.. _open.Select(o => new SpoolOpenWrite(o.Key, o.Value))]).Save(Directory, durable);
     }
 
     /// <summary>
@@ -446,7 +747,7 @@ internal sealed partial class SpoolingAuditSink : BackgroundService, IAuditSink
                     LogWriterRecovered(_logger, Directory);
                 }
 
-                return;
+                break;
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
@@ -469,6 +770,22 @@ internal sealed partial class SpoolingAuditSink : BackgroundService, IAuditSink
                 }
             }
         }
+
+        // Calls a crash left unfinished: their events go past every cap (the facts happened),
+        // and each keeps its write-ahead record's segment until it is on disk itself.
+        foreach (var (open, crashed) in _unfinished)
+        {
+            State.TakeSlotUnbounded();
+            Enqueue(new Queued(crashed, null));
+            LogUnfinished(_logger, open.Id, crashed.Id, crashed.UserName, crashed.Tenant, crashed.HttpMethod, crashed.UrlPath);
+        }
+
+        if (_unfinished.Count > 0)
+        {
+            LogRecovered(_logger, _unfinished.Count, Directory);
+        }
+
+        _unfinished = [];
     }
 
     private void OpenSpool()
@@ -491,16 +808,6 @@ internal sealed partial class SpoolingAuditSink : BackgroundService, IAuditSink
         }
 
         var segments = SpoolFormat.ListSegments(Directory);
-        if (checkpoint is { } shipped)
-        {
-            // Segments before the checkpoint's were shipped; a crash came between checkpoint and delete.
-            foreach (var segment in segments.Where(s => s < shipped.Segment).ToList())
-            {
-                File.Delete(SpoolFormat.SegmentPath(Directory, segment));
-                segments.Remove(segment);
-            }
-        }
-
         if (segments.Count > 0)
         {
             var last = segments[^1];
@@ -517,12 +824,52 @@ internal sealed partial class SpoolingAuditSink : BackgroundService, IAuditSink
             }
         }
 
+        // The chain to continue and the calls left unfinished, before anything is deleted.
+        _instance = string.IsNullOrEmpty(_options.InstanceId) ? SpoolRecovery.LoadOrCreateInstanceId(Directory) : _options.InstanceId;
+        var saved = SpoolWriterState.Load(Directory, out var stateProblem);
+        if (stateProblem is not null)
+        {
+            LogBadWriterState(_logger, Directory, stateProblem);
+        }
+
+        var recovered = SpoolRecovery.Recover(Directory, _instance, saved, segments, _time.GetUtcNow());
+        (_seq, _digestSeq, _digestHash) = (recovered.Seq, recovered.DigestSeq, recovered.DigestHash);
+        recovered.Head.CopyTo(_head, 0);
+        (_previousSeq, _previousDigestSeq, _previousDigestHash) = (_seq, _digestSeq, _digestHash);
+        _head.CopyTo(_previousHead, 0);
+        _open.Clear();
+        foreach (var (open, _) in recovered.Unfinished)
+        {
+            _open[open.Id] = open.Segment;
+        }
+
+        if (checkpoint is { } shipped)
+        {
+            // Segments before the checkpoint's were shipped; a crash came between checkpoint and
+            // delete. Those holding an unfinished call's record stay until its event is written.
+            foreach (var segment in segments.Where(s => s < shipped.Segment && !_open.ContainsValue(s)).ToList())
+            {
+                File.Delete(SpoolFormat.SegmentPath(Directory, segment));
+                segments.Remove(segment);
+            }
+        }
+
         var bytes = segments.Sum(s => new FileInfo(SpoolFormat.SegmentPath(Directory, s)).Length);
         var next = Math.Max(segments.Count > 0 ? segments[^1] : 0, checkpoint?.Segment ?? 0) + 1;
+        SaveWriterState(next, excludingCarried: false, durable: true);
         _writer = SpoolWriter.Create(Directory, next);
         _lastSyncTimestamp = _time.GetTimestamp();
+        foreach (var segment in _open.Values)
+        {
+            State.Pin(segment);
+        }
+
+        _unfinished = [.. recovered.Unfinished];
+        State.SetInstance(_instance);
+        State.ChainCommitted(_seq, _digestSeq);
         State.MarkReady(next, bytes);
         LogOpened(_logger, Directory, segments.Count, bytes, next);
+        LogChain(_logger, _instance, _seq, _digestSeq);
     }
 
     private void CloseWriter()
@@ -550,9 +897,9 @@ internal sealed partial class SpoolingAuditSink : BackgroundService, IAuditSink
         Interlocked.Exchange(ref _lock, null)?.Dispose();
     }
 
-    private void Enqueue(AuditEvent auditEvent)
+    private void Enqueue(Queued item)
     {
-        _queue.Writer.TryWrite(auditEvent);
+        _queue.Writer.TryWrite(item);
         State.CountAccepted();
         if (_closed)
         {
@@ -568,9 +915,13 @@ internal sealed partial class SpoolingAuditSink : BackgroundService, IAuditSink
     private int CountLeftovers()
     {
         var lost = 0;
-        while (_queue.Reader.TryRead(out _))
+        while (_queue.Reader.TryRead(out var item))
         {
-            lost++;
+            if (item.Event is not null)
+            {
+                lost++;
+                item.Durable?.TrySetResult(false);
+            }
         }
 
         if (lost > 0)
@@ -667,7 +1018,7 @@ internal sealed partial class SpoolingAuditSink : BackgroundService, IAuditSink
                 LogAccessReductionAtRisk(sink._logger, auditEvent.Action, auditEvent.Tenant, auditEvent.UserId, auditEvent.Id, sink.State.WriterError ?? "the writer has stopped");
             }
 
-            sink.Enqueue(auditEvent);
+            sink.Enqueue(new Queued(auditEvent, null));
         }
 
         public void Dispose()
@@ -679,7 +1030,51 @@ internal sealed partial class SpoolingAuditSink : BackgroundService, IAuditSink
         }
     }
 
+    [LoggerMessage(EventId = 1918, Level = LogLevel.Warning,
+        Message = "Support call {StartedId} ({User} in {Tenant}: {Method} {Path}) was forwarded before the gateway stopped without completing it; recorded as event {EventId} with outcome unknown (gateway.crashed)")]
+    private static partial void LogUnfinished(ILogger logger, string startedId, string eventId, string? user, string? tenant, string? method, string? path);
+
+    [LoggerMessage(EventId = 1919, Level = LogLevel.Warning, Message = "Audit write-ahead recovery in {Directory}: {Count} support call(s) were in flight when the gateway last stopped")]
+    private static partial void LogRecovered(ILogger logger, int count, string directory);
+
+    [LoggerMessage(EventId = 1921, Level = LogLevel.Debug, Message = "Audit digest of instance {Instance}: sequence {First}..{Last} signed (digest {Seq})")]
+    private static partial void LogDigest(ILogger logger, string instance, long first, long last, long seq);
+
+    [LoggerMessage(EventId = 1922, Level = LogLevel.Error, Message = "Audit writer state in {Directory} is unreadable ({Problem}); the chain and open write-ahead records are recovered from every segment present")]
+    private static partial void LogBadWriterState(ILogger logger, string directory, string problem);
+
+    [LoggerMessage(EventId = 1923, Level = LogLevel.Information, Message = "Audit chain of instance {Instance} continues after sequence {Seq} (last digest {DigestSeq})")]
+    private static partial void LogChain(ILogger logger, string instance, long seq, long digestSeq);
+
+    /// <summary>One item of the queue: an event (with its durable waiter, for a write-ahead), or a digest request (no event).</summary>
+    private readonly record struct Queued(AuditEvent? Event, TaskCompletionSource<bool>? Durable)
+    {
+        public static Queued DigestDue => default;
+    }
+
+    /// <summary>What a record's commit must do: confirm a durable write, give back its queue slot, pin or unpin a write-ahead record's segment.</summary>
+    private readonly record struct Pending(TaskCompletionSource<bool>? Durable, bool Slotted, string? Opens, string? Completes, long Segment);
+
     [LoggerMessage(EventId = 1917, Level = LogLevel.Critical,
         Message = "Access reduction {Action} in tenant {Tenant} by {User} was applied, but its audit event {EventId} may not reach the spool: {Problem}")]
     private static partial void LogAccessReductionAtRisk(ILogger logger, string action, string? tenant, string? user, string eventId, string problem);
+}
+
+/// <summary>How a durable write ended.</summary>
+internal enum DurableWrite
+{
+    /// <summary>On disk and fsynced.</summary>
+    Durable,
+
+    /// <summary>Not taken (queue or spool full, writer unhealthy, stopping): nothing was written.</summary>
+    Refused,
+
+    /// <summary>Taken, but not confirmed within the budget: it may still reach the disk.</summary>
+    TimedOut,
+
+    /// <summary>Taken, but the disk failed (or the gateway stopped) before it was confirmed.</summary>
+    Failed,
+
+    /// <summary>The caller went away while waiting.</summary>
+    Cancelled,
 }

@@ -5,12 +5,15 @@ using Microsoft.IdentityModel.Tokens;
 
 namespace Gateway.Authentication;
 
-/// <summary>The gateway's ES256 key: signs session and backend identity tokens; its public half is the JWKS.</summary>
+/// <summary>
+/// The gateway's ES256 key: signs session and backend identity tokens; its public half is the JWKS,
+/// which also publishes the audit signing key (its own <c>kid</c>) that signs the audit digests.
+/// </summary>
 internal sealed partial class GatewaySigningKey : IDisposable
 {
     private readonly ECDsa _key;
 
-    public GatewaySigningKey(IOptions<SupportOptions> options, ILogger<GatewaySigningKey> logger)
+    public GatewaySigningKey(IOptions<SupportOptions> options, Auditing.AuditSigningKey auditKey, ILogger<GatewaySigningKey> logger)
     {
         var o = options.Value;
         _key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
@@ -28,7 +31,7 @@ internal sealed partial class GatewaySigningKey : IDisposable
         var parameters = _key.ExportParameters(includePrivateParameters: false);
         Jwks = JsonSerializer.SerializeToUtf8Bytes(new
         {
-            keys = new[]
+            keys = new object[]
             {
                 new
                 {
@@ -40,6 +43,7 @@ internal sealed partial class GatewaySigningKey : IDisposable
                     use = "sig",
                     alg = "ES256",
                 },
+                auditKey.PublicJwk,
             },
         });
     }

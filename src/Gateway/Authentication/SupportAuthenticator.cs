@@ -14,6 +14,9 @@ namespace Gateway.Authentication;
 /// <param name="SessionExpires">When a session token expires (null for Basic).</param>
 internal readonly record struct SupportIdentity(SupportUser? User, string? RequestedTarget, string? SessionId, ProblemCode? Problem, TimeSpan? RetryAfter = null, string? CredentialFingerprint = null, DateTimeOffset? SessionExpires = null)
 {
+    /// <summary>With <see cref="ProblemCode.SupportLoginMfaRequired"/>: the platform requires a code, and the user has no authenticator enrolled.</summary>
+    public bool MfaNotEnrolled { get; init; }
+
     public static SupportIdentity Refuse(ProblemCode problem, TimeSpan? retryAfter = null) => new(null, null, null, problem, retryAfter);
 }
 
@@ -27,27 +30,122 @@ internal sealed partial class SupportAuthenticator(
     SupportCredentialVerifier verifier,
     LoginThrottle throttle,
     SessionTokenCache sessionTokens,
+    SupportMfa mfa,
+    PasswordCheckPool passwordChecks,
     IAuditSink audit,
-    IOptions<SupportOptions> options,
     TimeProvider time,
     ILogger<SupportAuthenticator> logger)
 {
-    // PBKDF2 is deliberately slow: more checks at once than cores would only queue, and let a
-    // flood of bad logins take the CPU from everyone else.
-    private readonly SemaphoreSlim _passwordChecks = new(options.Value.MaxConcurrentPasswordChecks, options.Value.MaxConcurrentPasswordChecks);
     private readonly LogRateLimit _failedLogins = new(time);
     private readonly LogRateLimit _busy = new(time);
 
     /// <summary>
-    /// Checks a support login name and password: a cached success passes at once (never
-    /// throttled); otherwise the throttle takes the attempt's failure first, then at most
-    /// <see cref="SupportOptions.MaxConcurrentPasswordChecks"/> PBKDF2 checks run at a time.
+    /// HTTP Basic on a proxied request: the login name and password (<see cref="CheckPassword"/>).
+    /// A user who signs in with a second factor is refused here with
+    /// <see cref="ProblemCode.SupportLoginMfaRequired"/>: a TOTP code is single-use, so it cannot
+    /// ride along on every request of a Basic client; such clients exchange name, password and code
+    /// for a session token at the login endpoint instead (docs/mfa.md).
     /// </summary>
-    public SupportIdentity AuthenticatePassword(SupportLoginName name, string password, TenantId tenant, HttpContext context)
+    public async Task<SupportIdentity> AuthenticatePasswordAsync(SupportLoginName name, string password, TenantId tenant, HttpContext context)
+    {
+        var (identity, attempt) = await CheckPasswordAsync(name, password, tenant, context);
+        if (identity.User is not { } user)
+        {
+            return identity;
+        }
+
+        if (mfa.IsRequiredFor(user))
+        {
+            // The password was right, so this is no guess to count; it is not a success either.
+            if (attempt is not null)
+            {
+                throttle.Abandon(attempt);
+            }
+
+            AuditLogin(context, name.Who, user.Name, tenant, "failure", ProblemCode.SupportLoginMfaRequired.Value);
+            return SupportIdentity.Refuse(ProblemCode.SupportLoginMfaRequired);
+        }
+
+        if (attempt is not null)
+        {
+            throttle.Succeeded(attempt);
+        }
+
+        return identity;
+    }
+
+    /// <summary>
+    /// A sign-in (the login endpoint and the sign-in page): password, then the second factor when the
+    /// user or the platform requires one. A wrong code counts as a failed login (the throttle's attempt
+    /// stays open over both factors and only a right code withdraws it), so codes cannot be guessed
+    /// faster than passwords; a replayed code is a wrong code.
+    /// </summary>
+    public async Task<SupportIdentity> AuthenticateSignInAsync(SupportLoginName name, string password, string? oneTimeCode, TenantId tenant, HttpContext context)
+    {
+        var (identity, attempt) = await CheckPasswordAsync(name, password, tenant, context);
+        if (identity.User is not { } user)
+        {
+            return identity;
+        }
+
+        if (!mfa.IsRequiredFor(user))
+        {
+            if (attempt is not null)
+            {
+                throttle.Succeeded(attempt);
+            }
+
+            return identity;
+        }
+
+        if (attempt is null)
+        {
+            // The password came from the verification cache, which the throttle never sees: the code
+            // is a guess of its own, and must pass the throttle.
+            var client = LoginThrottle.ClientKey(context.Connection.RemoteIpAddress);
+            var decision = throttle.TryBegin(user.Name, client);
+            if (decision.Attempt is not { } begun)
+            {
+                AuditLogin(context, name.Who, user.Name, tenant, "failure", ProblemCode.SupportLoginRateLimited.Value);
+                return SupportIdentity.Refuse(ProblemCode.SupportLoginRateLimited, decision.RetryAfter);
+            }
+
+            attempt = begun;
+        }
+
+        var check = await mfa.VerifyAsync(user, oneTimeCode, context.RequestAborted);
+        switch (check)
+        {
+            case MfaCheck.Valid:
+                throttle.Succeeded(attempt);
+                return identity;
+            case MfaCheck.Missing:
+            case MfaCheck.NotEnrolled:
+                throttle.Abandon(attempt);
+                AuditLogin(context, name.Who, user.Name, tenant, "failure", ProblemCode.SupportLoginMfaRequired.Value);
+                return SupportIdentity.Refuse(ProblemCode.SupportLoginMfaRequired) with { MfaNotEnrolled = check == MfaCheck.NotEnrolled };
+            case MfaCheck.StoreUnavailable:
+                throttle.Abandon(attempt);
+                return SupportIdentity.Refuse(ProblemCode.GrantStoreUnavailable);
+            default:
+                // Invalid, replayed or undecryptable: the attempt's failure stays counted.
+                AuditLogin(context, name.Who, user.Name, tenant, "failure", ProblemCode.SupportLoginMfaInvalid.Value);
+                return SupportIdentity.Refuse(ProblemCode.SupportLoginMfaInvalid);
+        }
+    }
+
+    /// <summary>
+    /// Checks a support login name and password: a cached success passes at once (never
+    /// throttled, no attempt); otherwise the throttle takes the attempt's failure first, then at most
+    /// <see cref="SupportOptions.MaxConcurrentPasswordChecks"/> PBKDF2 checks run at a time, on the
+    /// low-priority threads of <see cref="PasswordCheckPool"/>. A right
+    /// password returns its attempt still open: the caller withdraws it, or keeps it for the second factor.
+    /// </summary>
+    private async ValueTask<(SupportIdentity Identity, LoginAttempt? Attempt)> CheckPasswordAsync(SupportLoginName name, string password, TenantId tenant, HttpContext context)
     {
         if (verifier.CachedSuccess(name.SupportUser, password) is { } cached)
         {
-            return new SupportIdentity(cached, name.TargetUser, null, null);
+            return (new SupportIdentity(cached, name.TargetUser, null, null), null);
         }
 
         var client = LoginThrottle.ClientKey(context.Connection.RemoteIpAddress);
@@ -56,10 +154,10 @@ internal sealed partial class SupportAuthenticator(
         if (decision.Attempt is not { } attempt)
         {
             AuditLogin(context, name.Who, name.SupportUser, tenant, "failure", ProblemCode.SupportLoginRateLimited.Value);
-            return SupportIdentity.Refuse(ProblemCode.SupportLoginRateLimited, decision.RetryAfter);
+            return (SupportIdentity.Refuse(ProblemCode.SupportLoginRateLimited, decision.RetryAfter), null);
         }
 
-        if (!_passwordChecks.Wait(0))
+        if (!passwordChecks.TryRun(() => verifier.Verify(name.SupportUser, password), out var running))
         {
             throttle.Abandon(attempt);
             if (_busy.ShouldLog(out var busySuppressed))
@@ -67,19 +165,10 @@ internal sealed partial class SupportAuthenticator(
                 LogBusy(logger, tenant.Value, busySuppressed);
             }
 
-            return SupportIdentity.Refuse(ProblemCode.SupportLoginBusy, TimeSpan.FromSeconds(1));
+            return (SupportIdentity.Refuse(ProblemCode.SupportLoginBusy, TimeSpan.FromSeconds(1)), null);
         }
 
-        CredentialCheck check;
-        try
-        {
-            check = verifier.Verify(name.SupportUser, password);
-        }
-        finally
-        {
-            _passwordChecks.Release();
-        }
-
+        var check = await running;
         if (check.Status != CredentialCheckStatus.Valid || check.User is null)
         {
             AuditLogin(context, name.Who, name.SupportUser, tenant, "failure", ProblemCode.SupportLoginInvalid.Value);
@@ -88,11 +177,10 @@ internal sealed partial class SupportAuthenticator(
                 LogLoginFailed(logger, tenant.Value, client, suppressed);
             }
 
-            return SupportIdentity.Refuse(ProblemCode.SupportLoginInvalid);
+            return (SupportIdentity.Refuse(ProblemCode.SupportLoginInvalid), null);
         }
 
-        throttle.Succeeded(attempt);
-        return new SupportIdentity(check.User, name.TargetUser, null, null);
+        return (new SupportIdentity(check.User, name.TargetUser, null, null), attempt);
     }
 
     /// <summary>

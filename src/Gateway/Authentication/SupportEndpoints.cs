@@ -4,7 +4,6 @@ using Gateway.Grants;
 using Gateway.Management;
 using Gateway.Policy;
 using Gateway.Problems;
-using Gateway.Sessions;
 using Gateway.Tenancy;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.Extensions.Options;
@@ -17,6 +16,9 @@ internal sealed record SupportLoginRequest
     public string? Username { get; init; }
 
     public string? Password { get; init; }
+
+    /// <summary>The one-time code of a support user who signs in with a second factor (docs/mfa.md).</summary>
+    public string? Otp { get; init; }
 }
 
 internal sealed record SupportLoginResponse(
@@ -45,16 +47,7 @@ internal static class SupportEndpoints
         return gateway;
     }
 
-    private static async Task LoginAsync(
-        HttpContext http,
-        JsonBody<SupportLoginRequest> body,
-        SupportAuthenticator authenticator,
-        SupportAccessReader accessReader,
-        SupportTokens tokens,
-        TenantResolver tenants,
-        IOptions<TenancyOptions> tenancy,
-        IOptions<SupportOptions> options,
-        TimeProvider time)
+    private static async Task LoginAsync(HttpContext http, JsonBody<SupportLoginRequest> body, SupportSignIn signIn)
     {
         var request = body.Value;
         if (request is null || string.IsNullOrEmpty(request.Username) || string.IsNullOrEmpty(request.Password))
@@ -63,64 +56,16 @@ internal static class SupportEndpoints
             return;
         }
 
-        var hostTenant = tenants.TryResolve(http.Request.Host, out var resolved) ? resolved.Value : null;
-        var parsed = SupportLoginNames.Parse(request.Username, hostTenant);
-        if (parsed.Status != SupportLoginParseStatus.Valid || parsed.Name is null)
+        var outcome = await signIn.SignInAsync(http, request.Username, request.Password, request.Otp);
+        if (outcome.Session is not { } token)
         {
-            var code = parsed.Status == SupportLoginParseStatus.NotSupportLogin ? ProblemCode.SupportLoginMalformed
-                : parsed.ErrorCode == ProblemCode.SupportLoginTenantMismatch.Value ? ProblemCode.SupportLoginTenantMismatch
-                : ProblemCode.SupportLoginMalformed;
-            await GatewayProblem.Create(code, parsed.Error ?? "A support login looks like jill$john or tenant/jill$john.").WriteAsync(http);
+            await RefuseAsync(http, outcome.Problem!, outcome.Detail, outcome.RetryAfter);
             return;
         }
 
-        var tenantName = hostTenant ?? parsed.Name.TenantPrefix;
-        if (tenantName is null || !tenants.IsKnownTenant(tenantName))
-        {
-            await GatewayProblem.Create(ProblemCode.SupportLoginTenantRequired).WriteAsync(http);
-            return;
-        }
-
-        var tenant = new TenantId(tenantName);
-        var identity = authenticator.AuthenticatePassword(parsed.Name, request.Password, tenant, http);
-        if (identity.User is not { } user)
-        {
-            await RefuseAsync(http, identity.Problem!, null, identity.RetryAfter);
-            return;
-        }
-
-        var result = await accessReader.GetAsync(tenant.Value, http.RequestAborted);
-        if (result.Access is not { } access)
-        {
-            await GatewayProblem.Create(ProblemCode.GrantStoreUnavailable).WriteAsync(http);
-            return;
-        }
-
-        // Admission to the tenant: the request path's decision without a route.
-        var verdict = SupportAuthorizer.Decide(new SupportRequestFacts(
-            tenant, user, identity.RequestedTarget, null, access, null, HttpMethods.Post, false, tenancy.Value.Tenants[tenant.Value].DesignatedAdmin));
-        if (!verdict.Allowed)
-        {
-            authenticator.AuditLogin(http, $"{user.Name}${identity.RequestedTarget}", user.Name, tenant, "failure", verdict.Problem!.Value);
-            await RefuseAsync(http, verdict.Problem!, verdict.Detail, null);
-            return;
-        }
-
-        var target = verdict.TargetUser!;
-        var token = tokens.MintSession(tenant.Value, user, target, access.Until);
-        authenticator.AuditLogin(http, $"{user.Name}${target}", user.Name, tenant, "success", null, token.SessionId);
-        var lifetime = (long)Math.Max(0, (token.ExpiresAt - time.GetUtcNow()).TotalSeconds);
-        http.Response.Headers.CacheControl = "no-store";
-        http.Response.Cookies.Append(options.Value.CookieName, token.Token, new CookieOptions
-        {
-            Secure = true,
-            HttpOnly = true,
-            SameSite = SameSiteMode.Strict,
-            Path = "/",
-            MaxAge = TimeSpan.FromSeconds(lifetime),
-        });
+        signIn.AppendSessionCookie(http, outcome);
         http.Response.ContentType = "application/json; charset=utf-8";
-        await JsonSerializer.SerializeAsync(http.Response.Body, new SupportLoginResponse(token.Token, "Bearer", lifetime), SupportJsonContext.Default.SupportLoginResponse, http.RequestAborted);
+        await JsonSerializer.SerializeAsync(http.Response.Body, new SupportLoginResponse(token.Token, "Bearer", outcome.Lifetime), SupportJsonContext.Default.SupportLoginResponse, http.RequestAborted);
     }
 
     private static Task RefuseAsync(HttpContext http, ProblemCode problem, string? detail, TimeSpan? retryAfter) =>
@@ -134,32 +79,18 @@ internal static class SupportEndpoints
 
     /// <summary>
     /// Ends the session on every instance (its id is refused until the token would have expired)
-    /// and closes its record. Logging out always succeeds: when the store cannot record it now,
-    /// this instance refuses the session at once and retries (every instance refuses support
-    /// calls while the store is unreachable anyway).
+    /// and closes its record. Always 204 for a session: when the store cannot record the end now,
+    /// this instance refuses the session at once and retries (see <see cref="SignOutResult.Pending"/>).
     /// </summary>
-    private static async Task LogoutAsync(HttpContext http, SessionTracker sessions, IOptions<SupportOptions> options, SupportAuthenticator authenticator)
+    private static async Task LogoutAsync(HttpContext http, SupportSignIn signIn)
     {
-        var authentication = await http.AuthenticateAsync(SupportSessionAuthentication.Scheme);
-        var principal = authentication.Principal;
-        var sessionId = principal?.FindFirst("sid")?.Value;
-        var tenant = principal?.FindFirst("tenant")?.Value;
-        if (!authentication.Succeeded || sessionId is null || tenant is null)
+        if (await signIn.SignOutAsync(http) == SignOutResult.NoSession)
         {
             await GatewayProblem.Create(ProblemCode.SupportSessionInvalid).WriteAsync(http, h => h.WWWAuthenticate = "Bearer");
             return;
         }
 
-        await sessions.EndAsync(tenant, sessionId, SessionEndReasons.Logout, by: principal!.FindFirst("act")?.Value, CancellationToken.None);
-        authenticator.AuditLogout(http, principal!, new TenantId(tenant), sessionId);
-        http.Response.Cookies.Append(options.Value.CookieName, "", new CookieOptions
-        {
-            Secure = true,
-            HttpOnly = true,
-            SameSite = SameSiteMode.Strict,
-            Path = "/",
-            MaxAge = TimeSpan.Zero,
-        });
+        signIn.ClearSessionCookie(http);
         http.Response.StatusCode = StatusCodes.Status204NoContent;
     }
 }

@@ -40,8 +40,22 @@ internal sealed class SupportOptions
 
     public string SigningKeyId { get; init; } = "gateway-1";
 
-    /// <summary>Browser session cookie (Secure; HttpOnly; SameSite=Strict).</summary>
+    /// <summary>Browser session cookie (HttpOnly; SameSite=Strict; Secure as <see cref="CookieSecure"/> says).</summary>
     public string CookieName { get; init; } = "sgw_session";
+
+    /// <summary>
+    /// When the session cookie is marked <c>Secure</c>: <c>Always</c> (the default with
+    /// <c>Gateway:Production</c>, where it is the only value allowed) or <c>SameAsRequest</c> (the
+    /// default otherwise: Secure on https, not on plain http, so the demo on http://acme.localhost
+    /// works in a browser, which drops Secure cookies set over http on most hosts).
+    /// </summary>
+    public CookieSecurePolicy? CookieSecure { get; init; }
+
+    /// <summary>
+    /// Two-factor sign-in (TOTP) for every support user. Default: true with <c>Gateway:Production</c>,
+    /// false otherwise. Users enrolled with <c>mfa enroll</c> always need their code, whatever this says.
+    /// </summary>
+    public bool? RequireMfa { get; init; }
 
     /// <summary>Prefix of the identity headers the gateway sets; inbound copies are stripped from all traffic.</summary>
     public string IdentityHeaderPrefix { get; init; } = "X-Gateway-";
@@ -169,6 +183,13 @@ internal sealed class SupportOptionsValidator(IConfiguration configuration) : IV
         if (o.MaxConcurrentPasswordChecks is < 1 or > 1024)
         {
             failures.Add("Support:MaxConcurrentPasswordChecks: from 1 to 1024.");
+        }
+
+        if (o.CookieSecure is { } secure && (!Enum.IsDefined(secure) || secure == CookieSecurePolicy.None || (production && secure != CookieSecurePolicy.Always)))
+        {
+            failures.Add(production
+                ? "Support:CookieSecure: must be Always in a configuration marked Gateway:Production (the session cookie never travels over plain http)."
+                : "Support:CookieSecure: Always or SameAsRequest.");
         }
 
         if (!Enum.IsDefined(o.IdentityTokenBinding))

@@ -20,6 +20,7 @@ internal sealed record SessionToken(string Token, string SessionId, DateTimeOffs
 internal sealed class SupportTokens(GatewaySigningKey key, IOptions<SupportOptions> options, TimeProvider time)
 {
     private readonly JsonWebTokenHandler _handler = new();
+    private readonly RequestBoundTokenWriter _requestBound = new(key.SecurityKey.ECDsa, key.SecurityKey.KeyId, options.Value.Issuer, options.Value.BackendAudience);
     private readonly ConcurrentDictionary<(string Tenant, string SupportUser, string TargetUser, string Isolation, string SessionId, string Grants), (string Token, DateTimeOffset ExpiresAt)> _backendTokens = new();
 
     private SupportOptions Options => options.Value;
@@ -68,11 +69,7 @@ internal sealed class SupportTokens(GatewaySigningKey key, IOptions<SupportOptio
         var now = time.GetUtcNow();
         if (Options.IdentityTokenBinding == IdentityTokenBinding.Request)
         {
-            var claims = IdentityClaims(session);
-            claims["jti"] = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
-            claims["htm"] = method;
-            claims["htu"] = target;
-            return Sign(claims, now, now + Options.BackendTokenLifetime);
+            return _requestBound.Write(session, method, target, now, now + Options.BackendTokenLifetime);
         }
 
         var cacheKey = (session.Tenant.Value, session.SupportUser, session.TargetUser, session.Isolation, session.SessionId ?? "", session.AdmittedBy.List);

@@ -23,6 +23,9 @@ internal sealed record SupportUser(string Name, string PasswordHash, bool Global
     public string CredentialFingerprint { get; } =
         Convert.ToBase64String(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(PasswordHash)), 0, 12);
 
+    /// <summary>The user's TOTP secret as stored (encrypted, <see cref="SecretProtector"/>), or null when not enrolled.</summary>
+    public string? TotpSecret { get; init; }
+
     public bool IsPermittedFor(string tenant) => Global || Tenants.Contains(tenant);
 
     // The generated record ToString would print the hash into any log line that formats a user.
@@ -178,7 +181,8 @@ internal sealed partial class SupportUserDirectory : IDisposable
         string.Equals(a.Name, b.Name, StringComparison.Ordinal)
         && string.Equals(a.PasswordHash, b.PasswordHash, StringComparison.Ordinal)
         && a.Global == b.Global
-        && a.Tenants.SetEquals(b.Tenants);
+        && a.Tenants.SetEquals(b.Tenants)
+        && string.Equals(a.TotpSecret, b.TotpSecret, StringComparison.Ordinal);
 
     private sealed record Snapshot(long Generation, FrozenDictionary<string, SupportUser> Users, int GroupCount);
 
@@ -191,7 +195,7 @@ internal sealed partial class SupportUserDirectory : IDisposable
     private static partial void LogRejected(ILogger logger, long generation, string directoryPath, int errorCount, string errors);
 
     [LoggerMessage(EventId = 1503, Level = LogLevel.Information,
-        Message = "Support-user directory generation {Generation}: added {Added}; removed {Removed}; password or permissions changed {Changed}")]
+        Message = "Support-user directory generation {Generation}: added {Added}; removed {Removed}; password, permissions or MFA changed {Changed}")]
     private static partial void LogUserChanges(ILogger logger, long generation, string added, string removed, string changed);
 }
 
@@ -346,7 +350,7 @@ internal static partial class SupportUserDirectoryParser
                 continue;
             }
 
-            var fields = ReadObject(property.Value, path, errors, "PasswordHash", "Global", "TenantGroups");
+            var fields = ReadObject(property.Value, path, errors, "PasswordHash", "Global", "TenantGroups", "Mfa");
             var hash = ReadPasswordHash(fields.GetValueOrDefault("PasswordHash"), $"{path}:PasswordHash", errors);
 
             var permissionErrors = errors.Count;
@@ -405,9 +409,11 @@ internal static partial class SupportUserDirectoryParser
                 errors.Add($"{path}: neither Global nor any TenantGroups; the user could support no tenant.");
             }
 
+            var totpSecret = fields.TryGetValue("Mfa", out var mfaElement) ? ReadMfa(mfaElement, $"{path}:Mfa", errors) : null;
+
             if (errors.Count == errorCount && hash is not null)
             {
-                users.Add(new SupportUser(name, hash, global, global ? FrozenSet<string>.Empty : tenants.ToFrozenSet(StringComparer.Ordinal)));
+                users.Add(new SupportUser(name, hash, global, global ? FrozenSet<string>.Empty : tenants.ToFrozenSet(StringComparer.Ordinal)) { TotpSecret = totpSecret });
             }
         }
 
@@ -434,6 +440,31 @@ internal static partial class SupportUserDirectoryParser
             // Login names are NFKC-normalised before lookup, so this name could never match.
             errors.Add($"{path}: not in Unicode NFKC form; write it as {Printable(name.Normalize(NormalizationForm.FormKC))}.");
         }
+    }
+
+    /// <summary><c>"Mfa": { "TotpSecret": "v1...." }</c>, as written by <c>mfa enroll</c>; never a plain-text secret.</summary>
+    private static string? ReadMfa(JsonElement element, string path, List<string> errors)
+    {
+        if (element.ValueKind != JsonValueKind.Object)
+        {
+            errors.Add($"{path}: an object with TotpSecret expected (written by 'Gateway mfa enroll').");
+            return null;
+        }
+
+        var fields = ReadObject(element, path, errors, "TotpSecret");
+        if (!fields.TryGetValue("TotpSecret", out var secret))
+        {
+            errors.Add($"{path}:TotpSecret: required (written by 'Gateway mfa enroll').");
+            return null;
+        }
+
+        if (secret.ValueKind != JsonValueKind.String || secret.GetString() is not { } value || !SecretProtector.LooksProtected(value))
+        {
+            errors.Add($"{path}:TotpSecret: not an encrypted secret ({SecretProtector.Prefix}...); enrol with 'Gateway mfa enroll', plain-text secrets are refused.");
+            return null;
+        }
+
+        return value;
     }
 
     private static string? ReadPasswordHash(JsonElement element, string path, List<string> errors)

@@ -22,6 +22,7 @@ internal static class GatewayCommandLine
         ["policy"] = "Route policy tools.",
         ["config"] = "Configuration directory tools.",
         ["audit"] = "Audit spool tools.",
+        ["mfa"] = "Two-step sign-in of support users.",
     };
 
     // An argument that starts with '@' is a literal here (a configuration value may), not a response file.
@@ -36,9 +37,12 @@ internal static class GatewayCommandLine
         Add(root, TokenCommand.Create(console));
         Add(root, HashPasswordCommand.Create(console));
         Add(root, PolicyExplainCommand.Create(console), group: "policy");
+        Add(root, PolicyReplayCommand.Create(console), group: "policy");
         Add(root, ConfigCheckCommand.Create(console), group: "config");
         Add(root, AuditExportCommand.Create(console), group: "audit");
+        Add(root, AuditVerifyCommand.Create(console), group: "audit");
         Add(root, InitCommand.Create(console));
+        Add(root, MfaEnrollCommand.Create(console), group: "mfa");
 
         // The server's own options are declared so --help lists them; the configuration system
         // reads them (and every override) from the unchanged arguments.

@@ -109,6 +109,9 @@ internal sealed record SupportGrant
 
     public required bool DenyConfig { get; init; }
 
+    /// <summary>The only tenant users support may act as under this grant; null: every user of the tenant.</summary>
+    public IReadOnlyList<string>? Targets { get; init; }
+
     /// <summary>Active or revoked as stored; see <see cref="StatusAt"/> for the effective status.</summary>
     public GrantStatus Status { get; init; } = GrantStatus.Active;
 

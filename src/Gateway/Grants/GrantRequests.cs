@@ -18,6 +18,9 @@ internal sealed record CreateGrantRequest
     public bool? DenyData { get; init; }
 
     public bool? DenyConfig { get; init; }
+
+    /// <summary>The only users support may act as (a tenant user may name only themself); absent: every user.</summary>
+    public IReadOnlyList<string>? Targets { get; init; }
 }
 
 /// <summary>Body of <c>PUT /_gateway/platform/support</c>: the whole settings object.</summary>

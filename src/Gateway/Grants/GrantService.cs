@@ -21,6 +21,9 @@ internal sealed class GrantService(
 {
     private const int MaxUserNameLength = 128;
 
+    /// <summary>Most users one grant may be limited to.</summary>
+    public const int MaxTargets = 20;
+
     private readonly HourlyCounter creations = new();
 
     private GrantsOptions Options => grantsOptions.Value;
@@ -47,6 +50,18 @@ internal sealed class GrantService(
         if (request.Grantor is { } grantor && !IsUserName(grantor))
         {
             errors.Add($"grantor: a user name of 1 to {MaxUserNameLength} characters without whitespace, control characters, '$' or '/'.");
+        }
+
+        if (request.Targets is { } targets)
+        {
+            if (targets.Count is 0 or > MaxTargets || targets.Any(t => t is null || !IsUserName(t)) || targets.Distinct(StringComparer.Ordinal).Count() != targets.Count)
+            {
+                errors.Add($"targets: 1 to {MaxTargets} distinct user names (leave it out for every user of the tenant).");
+            }
+            else if (request.Grantor is { } scopedGrantor && !targets.Contains(scopedGrantor, StringComparer.Ordinal))
+            {
+                errors.Add("grantor: must be one of targets.");
+            }
         }
 
         var now = time.GetUtcNow();
@@ -77,6 +92,26 @@ internal sealed class GrantService(
         if (request.Grantor is { } named && named != caller.Subject && !caller.IsTenantAdminOf(tenant))
         {
             return Outcome<SupportGrant>.Fail(ProblemCode.GrantorRequiresAdmin);
+        }
+
+        // Whom support may act as: a tenant user may limit a grant to themself only; with the
+        // tenant's NonAdminGrantScope = Creator, a tenant user's grant covers its creator alone.
+        var scope = request.Targets;
+        if (!caller.IsTenantAdminOf(tenant))
+        {
+            if (scope is not null && (scope.Count != 1 || scope[0] != caller.Subject))
+            {
+                return Outcome<SupportGrant>.Fail(ProblemCode.GrantTargetsRequireAdmin);
+            }
+
+            if (tenancy.Value.Tenants[tenant].NonAdminGrantScope == GrantScope.Creator)
+            {
+                scope = [caller.Subject];
+                if (request.Grantor is { } creatorGrantor && creatorGrantor != caller.Subject)
+                {
+                    return Outcome<SupportGrant>.Fail(ProblemCode.GrantorRequiresAdmin);
+                }
+            }
         }
 
         var state = await store.GetStateAsync(tenant, cancellationToken);
@@ -121,6 +156,7 @@ internal sealed class GrantService(
             Grantor = request.Grantor,
             DenyData = request.DenyData ?? state.Platform.DefaultDenyData,
             DenyConfig = request.DenyConfig ?? state.Platform.DefaultDenyConfig,
+            Targets = scope,
         };
         // The change is made only if its audit event has room: never a change that goes unrecorded.
         using var room = audit.TryReserve();
@@ -137,6 +173,7 @@ internal sealed class GrantService(
             ["denyConfig"] = grant.DenyConfig ? "true" : "false",
             ["grantor"] = grant.Grantor,
             ["reason"] = grant.Reason,
+            ["targets"] = grant.Targets is null ? null : string.Join(",", grant.Targets),
         });
         events.Publish(new SupportEvent(SupportEventTypes.GrantCreated, tenant, now, Grant: grant));
         return grant;

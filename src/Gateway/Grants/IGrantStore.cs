@@ -50,6 +50,14 @@ internal interface IGrantStore
     /// </summary>
     Task RevokeSessionAsync(string tenant, string sessionId, DateTimeOffset until, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Records that <paramref name="supportUser"/> used the one-time code of TOTP time step
+    /// <paramref name="timeStep"/>, until <paramref name="until"/>. True the first time (the code may
+    /// be accepted), false when that (user, step) was recorded before, by this or any other instance:
+    /// a replay. Names are compared case-insensitively, as the directory does.
+    /// </summary>
+    Task<bool> TryUseOneTimeCodeAsync(string supportUser, long timeStep, DateTimeOffset until, CancellationToken cancellationToken);
+
     /// <summary>Reachable and answering within the budget (for readiness).</summary>
     Task<bool> PingAsync(CancellationToken cancellationToken);
 

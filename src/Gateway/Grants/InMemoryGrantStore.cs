@@ -13,6 +13,7 @@ internal sealed class InMemoryGrantStore(TimeProvider time, IOptions<GrantsOptio
     private readonly Dictionary<string, Dictionary<GrantId, SupportGrant>> _grantsByTenant = new(StringComparer.Ordinal);
     private readonly Dictionary<string, TenantSupportOverride> _overrides = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Dictionary<string, DateTimeOffset>> _endedSessions = new(StringComparer.Ordinal);
+    private readonly Dictionary<(string User, long Step), DateTimeOffset> _usedCodes = [];
     private PlatformSupportSettings _platform = PlatformSupportSettings.Default;
 
     public bool InvalidationsConnected => true;
@@ -180,6 +181,32 @@ internal sealed class InMemoryGrantStore(TimeProvider time, IOptions<GrantsOptio
 
         Invalidated?.Invoke(tenant);
         return Task.CompletedTask;
+    }
+
+    public Task<bool> TryUseOneTimeCodeAsync(string supportUser, long timeStep, DateTimeOffset until, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        var key = (supportUser.ToLowerInvariant(), timeStep);
+        lock (_lock)
+        {
+            if (_usedCodes.TryGetValue(key, out var recordedUntil) && recordedUntil > now)
+            {
+                return Task.FromResult(false);
+            }
+
+            // Bounded by the users who signed in within the last few steps: expired records go first.
+            foreach (var expired in _usedCodes.Where(c => c.Value <= now).Select(c => c.Key).ToArray())
+            {
+                _usedCodes.Remove(expired);
+            }
+
+            if (until > now)
+            {
+                _usedCodes[key] = until;
+            }
+
+            return Task.FromResult(true);
+        }
     }
 
     public Task<bool> PingAsync(CancellationToken cancellationToken) => Task.FromResult(true);

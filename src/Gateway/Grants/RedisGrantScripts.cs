@@ -18,6 +18,7 @@ internal sealed class RedisGrantScripts(string prefix)
     private const string ActiveIndexKeyPrefix = "actives:";
     private const string InvalidationChannel = "invalidate";
     private const string EndedSessionsKeyPrefix = "sessions-ended:";
+    private const string UsedCodeKeyPrefix = "otp-used:";
 
     // Helpers shared by the scripts. Server time for pruning, so index entries go exactly when
     // Redis expires the keys they point at.
@@ -176,6 +177,10 @@ internal sealed class RedisGrantScripts(string prefix)
     public RedisKey Override(string tenant) => Key(OverrideKeyPrefix + tenant);
 
     public RedisKey Grant(string tenant, string id) => Key(GrantKeyPrefix + tenant + ":" + id);
+
+    /// <summary>A used TOTP code: (support user, time step). Written with SET NX PX, no script needed.</summary>
+    public RedisKey UsedCode(string supportUser, long timeStep) =>
+        Key(UsedCodeKeyPrefix + supportUser + ":" + timeStep.ToString(System.Globalization.CultureInfo.InvariantCulture));
 
     public RedisScriptCall GetState(string tenant, long nowMs) => new(
         GetStateScript,

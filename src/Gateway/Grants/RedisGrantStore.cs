@@ -37,7 +37,8 @@ namespace Gateway.Grants;
 /// <c>active:{tenant}:{id}</c> (marker, TTL = ExpiresAt),
 /// <c>grants:{tenant}</c> (ZSET of ids scored by the record's expiry ms: the listing index),
 /// <c>actives:{tenant}</c> (ZSET of ids scored by ExpiresAt ms: candidates for the read path, so it
-/// never walks the history). Index entries are pruned by score against the server clock, so an
+/// never walks the history), <c>otp-used:{user}:{step}</c> (a used TOTP code, TTL = until the step
+/// can no longer be accepted). Index entries are pruned by score against the server clock, so an
 /// index never outlives what it points at by more than a write. Requires Redis 7.0 or later
 /// (<c>PEXPIRETIME</c>, <c>SET ... PXAT</c>, <c>KEEPTTL</c>). Standalone Redis: the scripts
 /// touch keys derived from their arguments, which Redis Cluster does not allow.
@@ -241,6 +242,22 @@ internal sealed class RedisGrantStore : IGrantStore, IDisposable
             static _ => true,
             cancellationToken);
         _invalidations.Raise(tenant);
+    }
+
+    /// <summary>One <c>SET key 1 PX ttl NX</c>: the first instance to record the (user, step) wins, everywhere.</summary>
+    public Task<bool> TryUseOneTimeCodeAsync(string supportUser, long timeStep, DateTimeOffset until, CancellationToken cancellationToken)
+    {
+        var ttl = until - _time.GetUtcNow();
+        if (ttl <= TimeSpan.Zero)
+        {
+            return Task.FromResult(true); // a step that can no longer be accepted needs no record
+        }
+
+        return RunAsync(
+            "UseOneTimeCode",
+            () => _db.StringSetAsync(_scripts.UsedCode(supportUser.ToLowerInvariant(), timeStep), "1", ttl, When.NotExists),
+            static set => set,
+            cancellationToken);
     }
 
     public async Task<bool> PingAsync(CancellationToken cancellationToken)

@@ -28,8 +28,27 @@ internal sealed record AdmittingGrants(IReadOnlyList<string> Ids)
 }
 
 /// <summary>One thing that lets support in, with its isolation and end (null: until changed).</summary>
-internal sealed record SupportAccessEntry(SupportAccessSource Source, GrantId? GrantId, bool DenyData, bool DenyConfig, DateTimeOffset? Until, string? Grantor)
+internal sealed record SupportAccessEntry(SupportAccessSource Source, GrantId? GrantId, bool DenyData, bool DenyConfig, DateTimeOffset? Until, string? Grantor, IReadOnlyList<string>? Targets = null)
 {
+    /// <summary>Whether support may act as <paramref name="user"/> under this entry.</summary>
+    public bool Covers(string user)
+    {
+        if (Targets is null)
+        {
+            return true;
+        }
+
+        foreach (var target in Targets)
+        {
+            if (string.Equals(target, user, StringComparison.Ordinal))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     /// <summary>How a session records what it was admitted under: the grant id, <c>platform</c> or <c>tenant-override</c>.</summary>
     public string Key { get; } = GrantId?.Value ?? (Source == SupportAccessSource.Platform ? "platform" : "tenant-override");
 }
@@ -52,11 +71,78 @@ internal sealed record SupportAccess(string Tenant, IReadOnlyList<SupportAccessE
 
     public bool DenyConfig { get; } = Entries.All(e => e.DenyConfig);
 
+    /// <summary>The isolation as headers, audit and records name it: <c>denyData,denyConfig</c>, one of them, or <c>none</c>.</summary>
+    public string Isolation => IsolationName(DenyData, DenyConfig);
+
+    public static string IsolationName(bool denyData, bool denyConfig) => (denyData, denyConfig) switch
+    {
+        (true, true) => "denyData,denyConfig",
+        (true, false) => "denyData",
+        (false, true) => "denyConfig",
+        _ => "none",
+    };
+
+    /// <summary>The isolation a name of <see cref="IsolationName"/> stands for; false when it is not one.</summary>
+    public static bool TryParseIsolation(string? name, out bool denyData, out bool denyConfig)
+    {
+        (denyData, denyConfig) = name switch
+        {
+            "denyData,denyConfig" => (true, true),
+            "denyData" => (true, false),
+            "denyConfig" => (false, true),
+            _ => (false, false),
+        };
+        return name is "denyData,denyConfig" or "denyData" or "denyConfig" or "none";
+    }
+
     /// <summary>The latest end among entries; null while any entry has no end (or none is active).</summary>
     public DateTimeOffset? Until => Entries.Count == 0 || Entries.Any(e => e.Until is null) ? null : Entries.Max(e => e.Until);
 
     /// <summary>The grantor of the longest-running entry that names one: whom <c>jill$</c> acts as.</summary>
     public string? LongestGrantor { get; } = Entries.Where(e => e.Grantor is not null).OrderByDescending(e => e.Until).Select(e => e.Grantor).FirstOrDefault();
+
+    /// <summary>When every entry is limited to some users: the first user of the longest-running one (whom <c>jill$</c> acts as then).</summary>
+    public string? LongestScopedTarget { get; } = Entries.Count > 0 && Entries.All(e => e.Targets is { Count: > 0 })
+        ? Entries.OrderByDescending(e => e.Until ?? DateTimeOffset.MaxValue).First().Targets![0]
+        : null;
+
+    /// <summary>Whether some entry limits the users support may act as (then <see cref="ForTarget"/> narrows the answer).</summary>
+    public bool IsScoped { get; } = Entries.Any(e => e.Targets is not null);
+
+    /// <summary>The users support may act as: null when some entry covers every user, else the union of the entries' targets.</summary>
+    public IReadOnlyList<string>? Scope { get; } = Entries.Count == 0 || Entries.Any(e => e.Targets is null)
+        ? null
+        : [.. Entries.SelectMany(e => e.Targets!).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, SupportAccess> _forTarget = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// The access as acting as <paramref name="target"/> sees it: only the entries that cover that
+    /// user (so isolation adds up over those alone). Without scoped entries, this same answer.
+    /// Inactive when no entry covers the user.
+    /// </summary>
+    public SupportAccess ForTarget(string target)
+    {
+        if (!IsScoped)
+        {
+            return this;
+        }
+
+        if (_forTarget.TryGetValue(target, out var known))
+        {
+            return known;
+        }
+
+        var covering = Entries.Where(e => e.Covers(target)).ToList();
+        var scoped = new SupportAccess(Tenant, covering, covering.Count == 0 ? "target-not-granted" : null) { RevokedSessions = RevokedSessions };
+        // Bounded: the answer is cached per tenant, and a client could name many targets.
+        if (_forTarget.Count < 64)
+        {
+            _forTarget.TryAdd(target, scoped);
+        }
+
+        return scoped;
+    }
 
     public IEnumerable<GrantId> GrantIds => Entries.Where(e => e.GrantId is not null).Select(e => e.GrantId!.Value);
 
@@ -132,7 +218,7 @@ internal sealed record SupportAccess(string Tenant, IReadOnlyList<SupportAccessE
         {
             if (grant.IsActiveAt(now))
             {
-                entries.Add(new SupportAccessEntry(SupportAccessSource.Grant, grant.Id, grant.DenyData, grant.DenyConfig, grant.ExpiresAt, grant.Grantor));
+                entries.Add(new SupportAccessEntry(SupportAccessSource.Grant, grant.Id, grant.DenyData, grant.DenyConfig, grant.ExpiresAt, grant.Grantor, grant.Targets));
             }
         }
 

@@ -40,6 +40,16 @@ internal static class DemoMaterial
             found.Add("Support:SigningKeyPem (empty: a key generated at start)");
         }
 
+        if (string.IsNullOrWhiteSpace(services.GetRequiredService<IOptions<SecretsOptions>>().Value.EncryptionKey))
+        {
+            found.Add("Secrets:EncryptionKey (empty: the demo key encrypts TOTP secrets)");
+        }
+
+        if (string.IsNullOrWhiteSpace(services.GetRequiredService<IOptions<Auditing.AuditOptions>>().Value.Integrity.SigningKeyPem))
+        {
+            found.Add("Audit:Integrity:SigningKeyPem (empty: a key generated at start)");
+        }
+
         var directory = services.GetRequiredService<SupportUserDirectory>();
         foreach (var user in directory.Users.Where(u => IsDemoPasswordHash(u.PasswordHash)).OrderBy(u => u.Name, StringComparer.Ordinal))
         {

@@ -3,6 +3,7 @@ using Gateway.Authentication;
 using Gateway.Grants;
 using Gateway.Health;
 using Gateway.Management;
+using Gateway.Pages;
 using Gateway.Policy;
 using Gateway.Problems;
 using Gateway.Proxying;
@@ -10,6 +11,7 @@ using Gateway.Routing;
 using Gateway.Sessions;
 using Gateway.SupportSessions;
 using Gateway.Tenancy;
+using Gateway.Webhooks;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.Options;
@@ -61,13 +63,17 @@ public static partial class GatewayApp
         });
 
         builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton(new Policy.GatewayStartArguments([.. args]));
         builder.Services.AddTrustedProxies(builder.Configuration);
         builder.Services.AddGatewayTenancy(builder.Configuration);
         builder.Services.AddGatewayRouting(builder.Configuration, new RouteConfigurationSource(configDir, settingsArgs));
         builder.Services.AddGatewayGrants(builder.Configuration);
         builder.Services.AddManagementAuthentication(builder.Configuration);
+        builder.Services.AddSupportWebhooks(builder.Configuration);
         builder.Services.AddSupportSessions(builder.Configuration, configDir);
         builder.Services.AddSupportSessionRecords(builder.Configuration);
+        builder.Services.AddSupportSignIn(builder.Configuration);
+        builder.Services.AddSupportPages();
         builder.Services.AddGatewayAudit(builder.Configuration);
         builder.Services.AddHostedService<ConfigurationAuditService>();
         builder.Services.AddGatewayHealth();
@@ -99,6 +105,8 @@ public static partial class GatewayApp
         gateway.MapSupportEndpoints();
         gateway.MapPolicyEndpoints();
         gateway.MapSessionEndpoints();
+        gateway.MapWebhookEndpoints();
+        app.MapSupportPages(gateway);
         gateway.MapFallback("{**rest}", context => GatewayProblem.Create(ProblemCode.NotFound).WriteAsync(context));
         // The gateway's own endpoints always win over proxy routes, whatever order those declare.
         gateway.WithOrder(int.MinValue);
@@ -137,6 +145,8 @@ public static partial class GatewayApp
                      () => app.Services.GetRequiredService<IOptions<AuditOptions>>().Value,
                      () => app.Services.GetRequiredService<IOptions<SupportCredentialOptions>>().Value,
                      () => app.Services.GetRequiredService<IOptions<SessionsOptions>>().Value,
+                     () => app.Services.GetRequiredService<IOptions<SecretsOptions>>().Value,
+                     () => app.Services.GetRequiredService<IOptions<WebhooksOptions>>().Value,
                  })
         {
             try

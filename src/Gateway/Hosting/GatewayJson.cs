@@ -15,7 +15,7 @@ namespace Gateway.Hosting;
 internal static class GatewayJson
 {
     private static readonly JsonSerializerContext[] Contexts =
-        [ManagementJsonContext.Default, PolicyJsonContext.Default, SupportJsonContext.Default, Sessions.SessionsJsonContext.Default];
+        [ManagementJsonContext.Default, PolicyJsonContext.Default, SupportJsonContext.Default, Sessions.SessionsJsonContext.Default, Policy.PolicyReplayJsonContext.Default, Webhooks.WebhooksJsonContext.Default];
 
     /// <summary>The contract of <typeparamref name="T"/> from the context that declares it.</summary>
     public static JsonTypeInfo<T> TypeInfo<T>()

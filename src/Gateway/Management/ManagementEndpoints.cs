@@ -127,7 +127,8 @@ internal static class ManagementEndpoints
             access.IsActive ? access.DenyData : null,
             access.IsActive ? access.DenyConfig : null,
             [.. access.GrantIds],
-            access.DeniedBy));
+            access.DeniedBy,
+            access.Scope));
     }
 
     private static GatewayProblem ToProblem<T>(this Outcome<T> outcome) => GatewayProblem.Create(outcome.Problem!, outcome.Detail);

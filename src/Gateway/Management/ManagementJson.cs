@@ -15,12 +15,13 @@ internal sealed record GrantView(
     string? Grantor,
     bool DenyData,
     bool DenyConfig,
+    IReadOnlyList<string>? Targets,
     GrantStatus Status,
     string? RevokedBy,
     DateTimeOffset? RevokedAt)
 {
     public static GrantView From(SupportGrant g, DateTimeOffset now) =>
-        new(g.Id, g.Tenant, g.CreatedBy, g.CreatedAt, g.Reason, g.ExpiresAt, g.Grantor, g.DenyData, g.DenyConfig, g.StatusAt(now), g.RevokedBy, g.RevokedAt);
+        new(g.Id, g.Tenant, g.CreatedBy, g.CreatedAt, g.Reason, g.ExpiresAt, g.Grantor, g.DenyData, g.DenyConfig, g.Targets, g.StatusAt(now), g.RevokedBy, g.RevokedAt);
 }
 
 internal sealed record GrantListView(string Tenant, string Status, IReadOnlyList<GrantView> Grants);
@@ -35,7 +36,8 @@ internal sealed record SupportStatusView(
     bool? DenyData,
     bool? DenyConfig,
     IReadOnlyList<GrantId> GrantIds,
-    string? InactiveReason);
+    string? InactiveReason,
+    IReadOnlyList<string>? Scope = null);
 
 [JsonSourceGenerationOptions(
     PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,

@@ -37,7 +37,67 @@ internal static class PolicyEndpoints
             .RequireAuthorization(ManagementPolicies.PlatformAdmin)
             .AddEndpointFilter<JsonBodyFilter>()
             .AddEndpointFilter<NoStoreFilter>();
+        gateway.MapPost("/policy/replay", ReplayAsync)
+            .RequireAuthorization(ManagementPolicies.PlatformAdmin)
+            .AddEndpointFilter<NoStoreFilter>();
         return gateway;
+    }
+
+    /// <summary>Largest candidate routes file the replay endpoint takes.</summary>
+    public const int MaxCandidateRoutesBytes = 1024 * 1024;
+
+    /// <summary>One replay at a time: each builds a candidate gateway (routes loaded and validated as start-up does).</summary>
+    private static readonly SemaphoreSlim OneReplay = new(1, 1);
+
+    /// <summary>
+    /// <c>POST /_gateway/policy/replay</c>: the body is a candidate routes file; every support request in
+    /// this instance's audit spool is decided again under it (<see cref="PolicyReplay"/>).
+    /// </summary>
+    private static async Task<Results<Ok<ReplayReport>, GatewayProblem>> ReplayAsync(
+        HttpContext http, GatewayStartArguments start, Auditing.SpoolingAuditSink spool, CancellationToken cancellationToken)
+    {
+        var body = await Hosting.BoundedBody.ReadAsync(http.Request, MaxCandidateRoutesBytes, cancellationToken);
+        if (body is null)
+        {
+            return GatewayProblem.Create(ProblemCode.RequestTooLarge, $"At most {MaxCandidateRoutesBytes} bytes.");
+        }
+
+        if (body.Length == 0)
+        {
+            return GatewayProblem.Create(ProblemCode.InvalidRequest, "The body is the candidate routes file (the shape of routes.json).");
+        }
+
+        if (!http.Request.HasJsonContentType())
+        {
+            return GatewayProblem.Create(ProblemCode.UnsupportedMediaType);
+        }
+
+        await OneReplay.WaitAsync(cancellationToken);
+        var candidate = Path.Combine(Path.GetTempPath(), $"gateway-replay-{Guid.NewGuid():N}.json");
+        try
+        {
+            await File.WriteAllBytesAsync(candidate, body, cancellationToken);
+            WebApplication app;
+            try
+            {
+                app = await CandidateGateway.BuildAsync(start.Args, candidate);
+            }
+            catch (Hosting.GatewayConfigurationException ex)
+            {
+                return GatewayProblem.Create(ProblemCode.InvalidRequest, "The candidate routes are invalid: " + string.Join(" ", ex.Errors));
+            }
+
+            await using (app)
+            {
+                var report = await PolicyReplay.RunAsync(app.Services.GetRequiredService<PolicyExplainer>(), Auditing.AuditSpoolReader.ReadJsonLines(spool.Directory), cancellationToken);
+                return TypedResults.Ok(report);
+            }
+        }
+        finally
+        {
+            File.Delete(candidate);
+            OneReplay.Release();
+        }
     }
 
     private static async Task<Results<Ok<PolicyExplanation>, GatewayProblem>> ExplainAsync(JsonBody<ExplainRequest> body, PolicyExplainer explainer, CancellationToken cancellationToken)

@@ -35,7 +35,7 @@ internal readonly record struct SupportRequestFacts(
 internal sealed record SessionFacts(bool Ended, IReadOnlyCollection<string> AdmittedUnder);
 
 /// <summary>The answer: allowed (with the user acted as), or the problem to refuse with and why.</summary>
-internal readonly record struct SupportVerdict(ProblemCode? Problem, string Reason, string? TargetUser, string? Detail = null, AccessNeed Need = AccessNeed.Any)
+internal readonly record struct SupportVerdict(ProblemCode? Problem, string Reason, string? TargetUser, string? Detail = null, AccessNeed Need = AccessNeed.Any, SupportAccess? Access = null)
 {
     public bool Allowed => Problem is null;
 }
@@ -84,20 +84,28 @@ internal static class SupportAuthorizer
             return Refuse(ProblemCode.SupportSessionEnded, "the support user's password changed after the session began");
         }
 
-        // jill$ acts as a grant's grantor (the longest-running grant that names one), else the tenant's designated admin.
-        var target = facts.RequestedTarget ?? access.LongestGrantor ?? facts.DesignatedAdmin;
+        // jill$ acts as a grant's grantor (the longest-running grant that names one); when every
+        // grant is limited to some users, the first user of the longest; else the designated admin.
+        var target = facts.RequestedTarget ?? access.LongestGrantor ?? access.LongestScopedTarget ?? facts.DesignatedAdmin;
         if (target is null)
         {
             return Refuse(ProblemCode.SupportNoTarget, "no user to act as");
         }
 
-        if (facts.Route is not { } route)
+        // Only the entries that let support act as this user count (isolation adds up over those).
+        var scoped = access.ForTarget(target);
+        if (!scoped.IsActive)
         {
-            return new SupportVerdict(null, "support access is active for the tenant", target);
+            return Refuse(ProblemCode.SupportTargetNotGranted, $"no active grant lets support act as {target}");
         }
 
-        var verdict = RouteVerdict(route.Class, facts.Method, facts.IsUpgrade, access.DenyData, access.DenyConfig);
-        return verdict with { TargetUser = target, Need = Need(route.Class, facts.Method, facts.IsUpgrade) };
+        if (facts.Route is not { } route)
+        {
+            return new SupportVerdict(null, "support access is active for the tenant", target, Access: scoped);
+        }
+
+        var verdict = RouteVerdict(route.Class, facts.Method, facts.IsUpgrade, scoped.DenyData, scoped.DenyConfig);
+        return verdict with { TargetUser = target, Need = Need(route.Class, facts.Method, facts.IsUpgrade), Access = scoped };
     }
 
     /// <summary>Which grants can admit such a request on their own (the ones named as admitting it).</summary>

@@ -24,7 +24,8 @@ internal sealed record GatewayProblem(
         new($"https://gateway.invalid/problems/{code.Value}", code.Title, code.Status, code.Value, detail);
 
     /// <summary>
-    /// Writes the problem unless the response has already started (then nothing can be said).
+    /// Writes the problem unless the response has already started (then nothing can be said): as
+    /// problem+json, or as a small HTML page when a browser asks on a tenant host (<see cref="ProblemPage"/>).
     /// Anything set on the response before is cleared; <paramref name="headers"/> adds headers
     /// that go with the problem (e.g. <c>WWW-Authenticate</c>, <c>Retry-After</c>).
     /// </summary>
@@ -41,6 +42,15 @@ internal sealed record GatewayProblem(
         context.Response.Headers.CacheControl = "no-store";
         headers?.Invoke(context.Response.Headers);
         var withTrace = this with { TraceId = System.Diagnostics.Activity.Current?.TraceId.ToString() ?? context.TraceIdentifier };
+        if (ProblemPage.ShouldRender(context))
+        {
+            // A browser: the same status and headers, as a page (content negotiation on Accept).
+            context.Response.ContentType = "text/html; charset=utf-8";
+            ProblemPage.ApplySecurityHeaders(context.Response.Headers);
+            var page = ProblemPage.Render(context, withTrace);
+            return context.Response.Body.WriteAsync(page, context.RequestAborted).AsTask();
+        }
+
         return JsonSerializer.SerializeAsync(
             context.Response.Body, withTrace, ProblemJsonContext.Default.GatewayProblem, context.RequestAborted);
     }
@@ -91,6 +101,22 @@ internal sealed record ProblemCode(string Value, int Status, string Title)
         new("session.not_found", StatusCodes.Status404NotFound, "No such support session");
     public static readonly ProblemCode SessionActive =
         new("session.active", StatusCodes.Status409Conflict, "The session is still active; its report is written when it ends");
+    public static readonly ProblemCode WebhookNotFound =
+        new("webhook.not_found", StatusCodes.Status404NotFound, "No such webhook endpoint");
+    public static readonly ProblemCode WebhookDeliveryNotFound =
+        new("webhook.delivery_not_found", StatusCodes.Status404NotFound, "No such delivery of this webhook endpoint");
+    public static readonly ProblemCode WebhookLimitReached =
+        new("webhook.limit_reached", StatusCodes.Status409Conflict, "Too many webhook endpoints");
+    public static readonly ProblemCode WebhookUnknownEvent =
+        new("webhook.unknown_event", StatusCodes.Status400BadRequest, "The request names an event type the gateway does not publish");
+    public static readonly ProblemCode WebhookInvalidUrl =
+        new("webhook.invalid_url", StatusCodes.Status400BadRequest, "The webhook URL is not an absolute http or https URL");
+    public static readonly ProblemCode WebhookHttpsRequired =
+        new("webhook.https_required", StatusCodes.Status400BadRequest, "Webhook URLs must use https");
+    public static readonly ProblemCode WebhookTargetForbidden =
+        new("webhook.target_forbidden", StatusCodes.Status400BadRequest, "The webhook target is a loopback, private or otherwise internal address");
+    public static readonly ProblemCode GrantTargetsRequireAdmin =
+        new("grant.targets_require_admin", StatusCodes.Status403Forbidden, "Naming users other than yourself as targets requires tenant admin");
     public static readonly ProblemCode SupportDisabledForTenant =
         new("support.disabled_for_tenant", StatusCodes.Status409Conflict, "The platform has disabled support access for this tenant");
     public static readonly ProblemCode GrantStoreUnavailable =
@@ -107,6 +133,10 @@ internal sealed record ProblemCode(string Value, int Status, string Title)
         new("support.login.tenant_required", StatusCodes.Status400BadRequest, "Name the tenant: log in on the tenant's host or as tenant/jill$john");
     public static readonly ProblemCode SupportLoginRateLimited =
         new("support.login.rate_limited", StatusCodes.Status429TooManyRequests, "Too many failed support logins; try again later");
+    public static readonly ProblemCode SupportLoginMfaRequired =
+        new("support.login.mfa_required", StatusCodes.Status401Unauthorized, "A one-time code from the support user's authenticator app is required; sign in at /_gateway/support/login");
+    public static readonly ProblemCode SupportLoginMfaInvalid =
+        new("support.login.mfa_invalid", StatusCodes.Status401Unauthorized, "The one-time code is wrong, expired or already used");
     public static readonly ProblemCode SupportLoginBusy =
         new("support.login.busy", StatusCodes.Status429TooManyRequests, "Too many support logins are being checked at once; try again in a moment");
     public static readonly ProblemCode CredentialsUnreadable =
@@ -123,6 +153,8 @@ internal sealed record ProblemCode(string Value, int Status, string Title)
         new("support.no_grant", StatusCodes.Status403Forbidden, "The tenant has not granted support access");
     public static readonly ProblemCode SupportNoTarget =
         new("support.no_target", StatusCodes.Status403Forbidden, "No user to act as: name one (jill$john) or configure the tenant's designated admin");
+    public static readonly ProblemCode SupportTargetNotGranted =
+        new("support.target_not_granted", StatusCodes.Status403Forbidden, "No active support grant lets support act as this user");
     public static readonly ProblemCode SupportIsolationData =
         new("support.isolation.data", StatusCodes.Status403Forbidden, "The support grant denies access to the tenant's data");
     public static readonly ProblemCode SupportIsolationConfig =

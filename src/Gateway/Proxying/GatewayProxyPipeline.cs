@@ -32,6 +32,9 @@ internal static partial class GatewayProxyPipeline
             // 4. Support requests: read once, decide once, admit with audit room, or refuse.
             proxy.UseSupportSessions();
 
+            // 4b. Support sessions' HTML pages show who is acting (decided per response, before any body byte).
+            proxy.UseMiddleware<Banner.SupportBannerMiddleware>();
+
             // 5. YARP's own steps; forwarding then applies the transforms (raw target, identity).
             proxy.UseSessionAffinity();
             proxy.UseLoadBalancing();

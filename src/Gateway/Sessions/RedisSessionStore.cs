@@ -362,9 +362,9 @@ internal sealed class RedisSessionStore : ISessionStore
 }
 
 /// <summary>The fixed fields of a session as stored.</summary>
-internal sealed record StoredSession(string Id, string Tenant, string SupportUser, string TargetUser, string Credential, DateTimeOffset StartedAt, string? Isolation, string? UserAgent)
+internal sealed record StoredSession(string Id, string Tenant, string SupportUser, string TargetUser, string Credential, DateTimeOffset StartedAt, string? Isolation, string? UserAgent, string[]? Scope = null)
 {
-    public static StoredSession From(SupportSessionRecord s) => new(s.Id, s.Tenant, s.SupportUser, s.TargetUser, s.Credential, s.StartedAt, s.Isolation, s.UserAgent);
+    public static StoredSession From(SupportSessionRecord s) => new(s.Id, s.Tenant, s.SupportUser, s.TargetUser, s.Credential, s.StartedAt, s.Isolation, s.UserAgent, s.Scope?.ToArray());
 
     public SupportSessionRecord ToRecord() => new()
     {
@@ -376,6 +376,7 @@ internal sealed record StoredSession(string Id, string Tenant, string SupportUse
         StartedAt = StartedAt,
         Isolation = Isolation,
         UserAgent = UserAgent,
+        Scope = Scope,
     };
 }
 

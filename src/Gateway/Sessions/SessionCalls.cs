@@ -66,36 +66,23 @@ internal static class CallCursor
     /// <summary>Reads a call out of one ECS audit event; null when it is not a support call of this session.</summary>
     public static SessionCall? FromEvent(JsonElement e, string tenant, string sessionId)
     {
-        if (Text(e, "event", "action") != "support-request"
-            || Text(e, "gateway", "support", "session_id") != sessionId
-            || Text(e, "organization", "id") != tenant)
+        if (EcsDocument.Text(e, "event", "action") != "support-request"
+            || EcsDocument.Text(e, "gateway", "support", "session_id") != sessionId
+            || EcsDocument.Text(e, "organization", "id") != tenant)
         {
             return null;
         }
 
         return new SessionCall(
             e.TryGetProperty("@timestamp", out var at) && at.TryGetDateTimeOffset(out var time) ? time : DateTimeOffset.MinValue,
-            Text(e, "http", "request", "method") ?? "",
-            Text(e, "url", "path") ?? "",
+            EcsDocument.Text(e, "http", "request", "method") ?? "",
+            EcsDocument.Text(e, "url", "path") ?? "",
             e.TryGetProperty("http", out var http) && http.TryGetProperty("response", out var response)
                 && response.TryGetProperty("status_code", out var status) && status.TryGetInt32(out var code) ? code : null,
-            Text(e, "gateway", "route", "id"),
-            Text(e, "gateway", "route", "class"),
-            Text(e, "gateway", "support", "decision") ?? "",
-            Text(e, "event", "reason"));
-    }
-
-    private static string? Text(JsonElement e, params string[] path)
-    {
-        foreach (var name in path)
-        {
-            if (e.ValueKind != JsonValueKind.Object || !e.TryGetProperty(name, out e))
-            {
-                return null;
-            }
-        }
-
-        return e.ValueKind == JsonValueKind.String ? e.GetString() : null;
+            EcsDocument.Text(e, "gateway", "route", "id"),
+            EcsDocument.Text(e, "gateway", "route", "class"),
+            EcsDocument.Text(e, "gateway", "support", "decision") ?? "",
+            EcsDocument.Text(e, "event", "reason"));
     }
 }
 

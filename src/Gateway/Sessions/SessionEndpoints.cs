@@ -167,7 +167,7 @@ internal static partial class SessionEndpoints
             Timestamp = time.GetUtcNow(),
             Category = "session",
             Action = "support-session-ended",
-            Outcome = ended ? "success" : "pending",
+            Outcome = ended ? "success" : "unknown", // recorded locally, to reach the store on a retry
             UserName = caller.Subject,
             UserId = caller.Subject,
             UserRoles = [.. caller.Roles],

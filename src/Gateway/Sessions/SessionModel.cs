@@ -50,6 +50,9 @@ internal sealed record SupportSessionRecord
     /// <summary>The grants (or <c>platform</c>, <c>tenant-override</c>) the session was admitted under; it ends when all have ended.</summary>
     public IReadOnlyList<string> AdmittedUnder { get; init; } = [];
 
+    /// <summary>The users support could act as under the tenant's grants when the session began; null: every user.</summary>
+    public IReadOnlyList<string>? Scope { get; init; }
+
     public IReadOnlyList<string> ClientAddresses { get; init; } = [];
 
     public string? UserAgent { get; init; }
@@ -143,3 +146,31 @@ internal sealed record SessionReport(
 internal sealed record SessionQuery(string? Tenant, bool ActiveOnly, string? SupportUser, DateTimeOffset? From, DateTimeOffset? To, string? Cursor, int Limit);
 
 internal sealed record SessionPage(IReadOnlyList<SupportSessionRecord> Sessions, string? NextCursor);
+
+/// <summary>A new session's record, as the request that starts it (a login, or a session's first call) describes it.</summary>
+internal static class SessionRecords
+{
+    /// <param name="tenantAccess">The tenant's access when the session starts; the record keeps what covers <paramref name="target"/>.</param>
+    public static SupportSessionRecord New(
+        string id, string tenant, string supportUser, string target, string credential,
+        Grants.SupportAccess tenantAccess, DateTimeOffset now, DateTimeOffset? expiresAt, HttpContext context)
+    {
+        var access = tenantAccess.ForTarget(target);
+        return new SupportSessionRecord
+        {
+            Id = id,
+            Tenant = tenant,
+            SupportUser = supportUser,
+            TargetUser = target,
+            Credential = credential,
+            StartedAt = now,
+            LastActivityAt = now,
+            ExpiresAt = expiresAt,
+            Isolation = access.Isolation,
+            AdmittedUnder = access.EntryKeys,
+            Scope = tenantAccess.Scope,
+            ClientAddresses = context.Connection.RemoteIpAddress is { } ip ? [ip.ToString()] : [],
+            UserAgent = context.Request.Headers.UserAgent.ToString() is { Length: > 0 } agent ? Auditing.AuditValues.Cap(agent, 512) : null,
+        };
+    }
+}

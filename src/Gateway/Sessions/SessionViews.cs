@@ -20,6 +20,7 @@ internal sealed record SessionView(
     string? EndReason,
     string? EndedBy,
     string? Isolation,
+    IReadOnlyList<string>? Scope,
     IReadOnlyList<string> AdmittedUnder,
     IReadOnlyList<string> ClientAddresses,
     string? UserAgent,
@@ -33,7 +34,7 @@ internal sealed record SessionView(
 {
     public static SessionView From(SupportSessionRecord r) => new(
         r.Id, r.Tenant, r.IsActive ? "active" : "ended", r.SupportUser, r.TargetUser, r.Credential, r.StartedAt, r.LastActivityAt,
-        r.ExpiresAt, r.End?.At, r.End?.Reason, r.End?.By, r.Isolation, r.AdmittedUnder, r.ClientAddresses, r.UserAgent,
+        r.ExpiresAt, r.End?.At, r.End?.Reason, r.End?.By, r.Isolation, r.Scope, r.AdmittedUnder, r.ClientAddresses, r.UserAgent,
         r.Calls, r.Writes, r.RequestBytes, r.ResponseBytes, r.Denials, r.Routes, r.FirstWriteAt);
 }
 

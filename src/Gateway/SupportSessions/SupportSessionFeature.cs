@@ -26,11 +26,5 @@ internal sealed record SupportSessionFeature(
     public string Who { get; } = $"{SupportUser}${TargetUser}";
 
     /// <summary>Isolation as forwarded to the backend: <c>denyData,denyConfig</c>, one of them, or <c>none</c>.</summary>
-    public string Isolation => (Access.DenyData, Access.DenyConfig) switch
-    {
-        (true, true) => "denyData,denyConfig",
-        (true, false) => "denyData",
-        (false, true) => "denyConfig",
-        _ => "none",
-    };
+    public string Isolation => Access.Isolation;
 }

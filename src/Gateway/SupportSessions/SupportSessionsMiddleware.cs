@@ -137,6 +137,11 @@ internal sealed partial class SupportSessionsMiddleware(
                 }
             }
 
+            if (verdict.Access is { } decidedUnder)
+            {
+                record.DecidedUnder(decidedUnder.Isolation);
+            }
+
             await RefuseAsync(context, record, verdict.Problem!, verdict.Detail ?? verdict.Reason);
             return;
         }
@@ -151,14 +156,24 @@ internal sealed partial class SupportSessionsMiddleware(
         }
 
         var now = time.GetUtcNow();
-        live!.Admitted(access.EntryKeys, context.Connection.RemoteIpAddress?.ToString(), now);
-        var session = new SupportSessionFeature(tenant, user.Name, verdict.TargetUser!, access, credentials.Kind, live.Id, route, access.Admitting(verdict.Need), identity.CredentialFingerprint, live);
+        // What admitted the call: the entries that let support act as its target user.
+        var admitting = verdict.Access ?? access;
+        live!.Admitted(admitting.EntryKeys, context.Connection.RemoteIpAddress?.ToString(), now);
+        var session = new SupportSessionFeature(tenant, user.Name, verdict.TargetUser!, admitting, credentials.Kind, live.Id, route, admitting.Admitting(verdict.Need), identity.CredentialFingerprint, live);
         record.Admitted(session, reservation);
         context.Features.Set(session);
         metrics.SupportRequest(route.Class, refusal: null);
         GatewayTracing.SupportAdmitted(context, session);
         using (liveConnections.Register(context, session, IsUpgrade(context)))
         {
+            // Write-ahead (docs/audit.md): a support write or tunnel is on disk before it is forwarded.
+            if (!await audit.WriteAheadAsync(context, IsUpgrade(context)))
+            {
+                await RefuseAsync(context, record, ProblemCode.AuditUnavailable);
+                LogAuditUnavailable(logger, tenant.Value);
+                return;
+            }
+
             await next(context);
         }
 
@@ -167,35 +182,16 @@ internal sealed partial class SupportSessionsMiddleware(
             record.RequestBody?.BytesTransferred ?? 0, record.ResponseBody?.BytesTransferred ?? 0, time.GetUtcNow());
     }
 
-    private ValueTask<LiveSession> SessionOfAsync(HttpContext context, SupportCredentialKind kind, SupportIdentity identity, Authentication.SupportUser user, TenantId tenant, Grants.SupportAccess access)
+    private ValueTask<LiveSession> SessionOfAsync(HttpContext context, SupportCredentialKind kind, SupportIdentity identity, Authentication.SupportUser user, TenantId tenant, Grants.SupportAccess tenantAccess)
     {
         var now = time.GetUtcNow();
-        SupportSessionRecord NewRecord(string id, string target, string credential) => new()
-        {
-            Id = id,
-            Tenant = tenant.Value,
-            SupportUser = user.Name,
-            TargetUser = target,
-            Credential = credential,
-            StartedAt = now,
-            LastActivityAt = now,
-            ExpiresAt = identity.SessionExpires,
-            Isolation = (access.DenyData, access.DenyConfig) switch
-            {
-                (true, true) => "denyData,denyConfig",
-                (true, false) => "denyData",
-                (false, true) => "denyConfig",
-                _ => "none",
-            },
-            AdmittedUnder = access.EntryKeys,
-            ClientAddresses = context.Connection.RemoteIpAddress is { } ip ? [ip.ToString()] : [],
-            UserAgent = context.Request.Headers.UserAgent.ToString() is { Length: > 0 } agent ? Auditing.AuditValues.Cap(agent, 512) : null,
-        };
+        var target = identity.RequestedTarget ?? tenantAccess.LongestGrantor ?? tenantAccess.LongestScopedTarget ?? tenancy.Value.Tenants[tenant.Value].DesignatedAdmin ?? "";
+        SupportSessionRecord NewRecord(string id, string credential) =>
+            SessionRecords.New(id, tenant.Value, user.Name, target, credential, tenantAccess, now, identity.SessionExpires, context);
 
-        var target = identity.RequestedTarget ?? access.LongestGrantor ?? tenancy.Value.Tenants[tenant.Value].DesignatedAdmin ?? "";
         return kind == SupportCredentialKind.SessionToken
-            ? sessions.ForTokenAsync(tenant, identity.SessionId!, () => NewRecord(identity.SessionId!, target, "sessiontoken"), context.RequestAborted)
-            : sessions.ForBasicAsync(tenant, user.Name, identity.RequestedTarget, access, id => NewRecord(id, target, "basic"), context.RequestAborted);
+            ? sessions.ForTokenAsync(tenant, identity.SessionId!, () => NewRecord(identity.SessionId!, "sessiontoken"), context.RequestAborted)
+            : sessions.ForBasicAsync(tenant, user.Name, identity.RequestedTarget, tenantAccess, id => NewRecord(id, "basic"), context.RequestAborted);
     }
 
     /// <summary>A protocol upgrade (WebSocket over HTTP/1.1), an extended CONNECT (WebSocket over HTTP/2) or a tunnel.</summary>
@@ -221,7 +217,7 @@ internal sealed partial class SupportSessionsMiddleware(
                 : ProblemCode.SupportLoginMalformed);
         }
 
-        return authenticator.AuthenticatePassword(login.Name, credentials.Password!, tenant, context);
+        return await authenticator.AuthenticatePasswordAsync(login.Name, credentials.Password!, tenant, context);
     }
 
     private Task RefuseAsync(HttpContext context, ProxyCallRecord record, ProblemCode problem, string? detail = null, TimeSpan? retryAfter = null)

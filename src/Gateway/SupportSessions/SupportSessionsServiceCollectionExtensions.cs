@@ -25,6 +25,7 @@ internal static class SupportSessionsServiceCollectionExtensions
         services.AddSingleton<SessionTokenCache>();
         services.AddSingleton<SupportCredentialReader>();
         services.AddSingleton<LoginThrottle>();
+        services.AddSingleton<PasswordCheckPool>();
         services.AddSingleton<SupportAuthenticator>();
         services.AddSingleton<LiveSupportSessions>();
         services.AddSingleton<PolicyExplainer>();

@@ -19,4 +19,19 @@ internal sealed class TenantOptions
 
     /// <summary>The tenant account a support login without a target user (<c>jill$</c>) acts as, unless a grant names a grantor.</summary>
     public string? DesignatedAdmin { get; init; }
+
+    /// <summary>
+    /// Whom a grant by a user who is not a tenant admin lets support act as: every user of the
+    /// tenant (<see cref="GrantScope.Tenant"/>, the default), or only its creator (<see cref="GrantScope.Creator"/>).
+    /// </summary>
+    public GrantScope NonAdminGrantScope { get; init; } = GrantScope.Tenant;
+}
+
+internal enum GrantScope
+{
+    /// <summary>A grant covers every user of the tenant.</summary>
+    Tenant,
+
+    /// <summary>A grant covers only the user who created it.</summary>
+    Creator,
 }

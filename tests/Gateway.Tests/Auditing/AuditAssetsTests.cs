@@ -78,6 +78,10 @@ public sealed class AuditAssetsTests
         Assert.Equal("ip", MappingOf(mappings, "source.ip")!.Value.GetProperty("type").GetString());
         Assert.Equal("long", MappingOf(mappings, "event.duration")!.Value.GetProperty("type").GetString());
         Assert.Equal("flattened", MappingOf(mappings, "gateway.details.credential")!.Value.GetProperty("type").GetString());
+        Assert.Equal("long", MappingOf(mappings, "gateway.chain.seq")!.Value.GetProperty("type").GetString());
+        Assert.Equal("long", MappingOf(mappings, "gateway.digest.last_seq")!.Value.GetProperty("type").GetString());
+        // The signature is kept in _source for verification, not searched.
+        Assert.False(MappingOf(mappings, "gateway.digest.jws")!.Value.GetProperty("index").GetBoolean());
     }
 
     [Fact]
@@ -202,9 +206,10 @@ public sealed class AuditAssetsTests
     {
         var leaves = new List<(string, JsonValueKind)>();
         var notAnIp = EcsAuditSerializerTests.FullyPopulated() with { SourceIp = "unix:/run/gateway.sock" };
-        foreach (var e in new[] { EcsAuditSerializerTests.FullyPopulated(), notAnIp })
+        // As the spool writer writes them: with the chain fields, and a digest event.
+        foreach (var e in new[] { EcsAuditSerializerTests.FullyPopulated(), notAnIp, EcsAuditSerializerTests.Digest() })
         {
-            using var doc = JsonDocument.Parse(EcsAuditSerializer.Serialize(e));
+            using var doc = JsonDocument.Parse(EcsAuditSerializerTests.SerializeChained(e));
             Walk(doc.RootElement, "", leaves);
         }
 

@@ -29,6 +29,47 @@ public sealed class AuditOptionsTests
         Assert.Equal(TimeSpan.FromMilliseconds(250), o.Elasticsearch.MinBackoff);
         Assert.Equal(TimeSpan.FromSeconds(30), o.Elasticsearch.MaxBackoff);
         Assert.Equal(TimeSpan.FromSeconds(30), o.Elasticsearch.RequestTimeout);
+        Assert.Equal(AuditWriteAhead.Writes, o.WriteAhead);
+        Assert.Equal(TimeSpan.FromSeconds(2), o.WriteAheadTimeout);
+        Assert.Null(o.InstanceId);
+        Assert.Null(o.Integrity.SigningKeyPem);
+        Assert.Equal("audit-1", o.Integrity.SigningKeyId);
+        Assert.Equal(TimeSpan.FromMinutes(1), o.Integrity.DigestInterval);
+    }
+
+    [Theory]
+    [InlineData("writes", "Writes")]
+    [InlineData("all", "All")]
+    [InlineData("off", "Off")]
+    public void WriteAhead_BindsItsLowercaseNames(string value, string expected)
+    {
+        Assert.Equal(Enum.Parse<AuditWriteAhead>(expected), Resolve(new() { ["Audit:WriteAhead"] = value }).WriteAhead);
+    }
+
+    [Fact]
+    public void UnknownWriteAheadScope_StopsStartUp()
+    {
+        var ex = Assert.ThrowsAny<InvalidOperationException>(() => Resolve(new() { ["Audit:WriteAhead"] = "reads" }));
+        Assert.Contains("WriteAhead", ex.Message + ex.InnerException?.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Production_RequiresTheAuditSigningKey()
+    {
+        var ex = Assert.Throws<OptionsValidationException>(() => Resolve(new() { ["Gateway:Production"] = "true" }));
+        Assert.Contains(ex.Failures, f => f.StartsWith("Audit:Integrity:SigningKeyPem: required", StringComparison.Ordinal));
+
+        using var key = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
+        var o = Resolve(new() { ["Gateway:Production"] = "true", ["Audit:Integrity:SigningKeyPem"] = key.ExportPkcs8PrivateKeyPem() });
+        Assert.NotNull(o.Integrity.SigningKeyPem);
+    }
+
+    [Fact]
+    public void PublicKeyAsSigningKey_IsRefused()
+    {
+        using var key = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
+        var ex = Assert.Throws<OptionsValidationException>(() => Resolve(new() { ["Audit:Integrity:SigningKeyPem"] = key.ExportSubjectPublicKeyInfoPem() }));
+        Assert.Contains(ex.Failures, f => f.StartsWith("Audit:Integrity:SigningKeyPem", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -70,6 +111,11 @@ public sealed class AuditOptionsTests
     [InlineData("Audit:Elasticsearch:BatchMaxBytes", "200000000", "Audit:Elasticsearch:BatchMaxBytes")]
     [InlineData("Audit:Elasticsearch:MaxBackoff", "00:00:00.100", "Audit:Elasticsearch:MaxBackoff")]
     [InlineData("Audit:Elasticsearch:RequestTimeout", "-00:00:01", "Audit:Elasticsearch:RequestTimeout")]
+    [InlineData("Audit:WriteAheadTimeout", "00:00:00", "Audit:WriteAheadTimeout")]
+    [InlineData("Audit:InstanceId", "gw 1", "Audit:InstanceId")]
+    [InlineData("Audit:Integrity:SigningKeyPem", "not a key", "Audit:Integrity:SigningKeyPem")]
+    [InlineData("Audit:Integrity:SigningKeyId", "gateway-1", "Audit:Integrity:SigningKeyId: must differ from Support:SigningKeyId")]
+    [InlineData("Audit:Integrity:DigestInterval", "00:00:00.500", "Audit:Integrity:DigestInterval")]
     public void InvalidValue_FailsWithItsKeyNamed(string key, string value, string expected)
     {
         var ex = Assert.Throws<OptionsValidationException>(() => Resolve(new() { [key] = value }));

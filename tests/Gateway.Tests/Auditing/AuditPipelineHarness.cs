@@ -23,7 +23,8 @@ internal sealed class AuditPipelineHarness : IAsyncDisposable
         Logs = logs ?? new CapturingLoggerProvider();
         var loggers = LoggerFactory.Create(b => b.AddProvider(Logs).SetMinimumLevel(LogLevel.Trace));
         State = new AuditSpoolState();
-        Sink = new SpoolingAuditSink(Microsoft.Extensions.Options.Options.Create(options), State, Time, loggers.CreateLogger<SpoolingAuditSink>());
+        SigningKey = new AuditSigningKey(Microsoft.Extensions.Options.Options.Create(options), loggers.CreateLogger<AuditSigningKey>());
+        Sink = new SpoolingAuditSink(Microsoft.Extensions.Options.Options.Create(options), State, Time, SigningKey, loggers.CreateLogger<SpoolingAuditSink>());
         Shipper = new ElasticsearchShipper(Microsoft.Extensions.Options.Options.Create(options), State, Time, loggers.CreateLogger<ElasticsearchShipper>());
     }
 
@@ -36,6 +37,9 @@ internal sealed class AuditPipelineHarness : IAsyncDisposable
     public AuditSpoolState State { get; }
 
     public SpoolingAuditSink Sink { get; }
+
+    /// <summary>The key the sink signs its digests with (the configured one, or generated).</summary>
+    public AuditSigningKey SigningKey { get; }
 
     public ElasticsearchShipper Shipper { get; }
 
@@ -143,6 +147,7 @@ internal sealed class AuditPipelineHarness : IAsyncDisposable
         await StopAsync();
         Shipper.Dispose();
         Sink.Dispose();
+        SigningKey.Dispose();
     }
 }
 

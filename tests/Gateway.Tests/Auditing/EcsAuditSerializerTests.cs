@@ -37,8 +37,61 @@ public sealed class EcsAuditSerializerTests
         Isolation = "denyData,denyConfig",
         Decision = "denied",
         SessionId = "s_123",
+        StartedId = "01jdzq7e3b0000000000000000",
         Details = new Dictionary<string, string?> { ["credential"] = "password", ["http.request.method"] = "PUT", ["gone"] = null },
     };
+
+    /// <summary>An <c>audit-digest</c> event with every digest field set.</summary>
+    internal static AuditEvent Digest() => new()
+    {
+        Id = "01jdzq7e3d0000000000000000",
+        Timestamp = new DateTimeOffset(2026, 3, 10, 9, 16, 30, 0, TimeSpan.Zero),
+        Category = "process",
+        Action = AuditActions.AuditDigest,
+        Digest = new AuditDigest(1, 41, new string('a', 64), new string('b', 64), "audit-1", "eyJhbGciOiJFUzI1NiJ9.e30.c2ln"),
+    };
+
+    /// <summary>The document as the spool writer writes it: with <c>gateway.chain</c> (hash placeholder).</summary>
+    internal static byte[] SerializeChained(AuditEvent e, long seq = 42)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        using var json = EcsAuditSerializer.CreateWriter(buffer);
+        EcsAuditSerializer.Write(json, e, new AuditChainStamp("gw-test", seq));
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    [Fact]
+    public void Serialize_Chained_WritesTheChainFirstInGateway_AndReturnsWhereTheHashGoes()
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        using var json = EcsAuditSerializer.CreateWriter(buffer);
+        var at = EcsAuditSerializer.Write(json, FullyPopulated(), new AuditChainStamp("gw-test", 42));
+
+        var text = Encoding.UTF8.GetString(buffer.WrittenSpan);
+        Assert.Equal(new string('0', 64), text.Substring((int)at, 64));
+        Assert.Equal('"', text[(int)at - 1]);
+        using var doc = JsonDocument.Parse(text);
+        var gateway = doc.RootElement.GetProperty("gateway");
+        Assert.Equal("chain", gateway.EnumerateObject().First().Name);
+        Assert.Equal("gw-test", gateway.GetProperty("chain").GetProperty("instance").GetString());
+        Assert.Equal(42, gateway.GetProperty("chain").GetProperty("seq").GetInt64());
+        Assert.Equal("01jdzq7e3b0000000000000000", gateway.GetProperty("support").GetProperty("started_id").GetString());
+    }
+
+    [Fact]
+    public void Serialize_Digest_WritesTheDigestFields_AndNoOutcomeWhenThereIsNone()
+    {
+        using var doc = JsonDocument.Parse(SerializeChained(Digest() with { Outcome = null }));
+
+        var digest = doc.RootElement.GetProperty("gateway").GetProperty("digest");
+        Assert.Equal(1, digest.GetProperty("first_seq").GetInt64());
+        Assert.Equal(41, digest.GetProperty("last_seq").GetInt64());
+        Assert.Equal(new string('a', 64), digest.GetProperty("chain_head").GetString());
+        Assert.Equal(new string('b', 64), digest.GetProperty("prev_digest").GetString());
+        Assert.Equal("audit-1", digest.GetProperty("key_id").GetString());
+        Assert.StartsWith("eyJ", digest.GetProperty("jws").GetString(), StringComparison.Ordinal);
+        Assert.False(doc.RootElement.GetProperty("event").TryGetProperty("outcome", out _));
+    }
 
     [Fact]
     public void Serialize_FullEvent_WritesEcsFieldsNested()

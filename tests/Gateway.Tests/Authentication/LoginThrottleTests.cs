@@ -106,6 +106,26 @@ public sealed class PasswordCheckCapTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task PasswordChecks_RunOnThreadsOfTheLowestPriority()
+    {
+        // A check has run, so the pool's thread is up (and has lowered its own priority first).
+        using (var client = _env.Gateway.Client())
+        using (var wrong = await GetAsync(client, "/api/echo/x", Basic("nobody$john", "guess")))
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, wrong.StatusCode);
+        }
+
+        // Linux keeps a nice value per thread: field 19 of /proc/self/task/TID/stat (after the name in parentheses).
+        var nice = Directory.EnumerateDirectories("/proc/self/task")
+            .Where(task => File.ReadAllText(Path.Combine(task, "comm")).Trim().StartsWith("password-check", StringComparison.Ordinal))
+            .Select(task => File.ReadAllText(Path.Combine(task, "stat")))
+            .Select(stat => int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[16], System.Globalization.CultureInfo.InvariantCulture))
+            .ToList();
+        Assert.NotEmpty(nice);
+        Assert.All(nice, n => Assert.Equal(19, n));
+    }
+
+    [Fact]
     public async Task FailedLogins_AreLoggedOncePerInterval_WithACount()
     {
         using var client = _env.Gateway.Client();

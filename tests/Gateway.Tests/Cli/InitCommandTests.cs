@@ -248,12 +248,9 @@ public sealed partial class InitCommandTests : IDisposable
         Assert.Contains("Support:SigningKeyPem", bare.Error, StringComparison.Ordinal);
         Assert.Contains("Audit:Elasticsearch:Password", bare.Error, StringComparison.Ordinal);
 
-        // The secrets directory read as key-per-file configuration ("Section__Key" is "Section:Key"),
-        // loaded here because the gateway on this branch has no secrets-directory source yet.
-        // Audit:Integrity:SigningKeyPem is for the audit-integrity feature that has not landed:
-        // until then the strictly bound Audit section refuses it as an unknown key.
+        // The secrets directory as key-per-file configuration ("Section__Key" is "Section:Key"),
+        // given on the command line (GATEWAY_SECRETS_DIR is process-wide; tests run in parallel).
         var secrets = Directory.EnumerateFiles(Path.Combine(Out, "secrets"))
-            .Where(f => Path.GetFileName(f) != "Audit__Integrity__SigningKeyPem")
             .Select(f => $"--{Path.GetFileName(f).Replace("__", ":", StringComparison.Ordinal)}={File.ReadAllText(f)}");
         using var issuerKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var check = await CliRunner.RunAsync(

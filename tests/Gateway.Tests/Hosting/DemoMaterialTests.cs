@@ -35,6 +35,7 @@ public sealed class DemoMaterialTests : IDisposable
         Assert.Contains("Management:Issuers:demo:SigningKey", line, StringComparison.Ordinal);
         Assert.Contains("SupportUsers:Users:jill:PasswordHash", line, StringComparison.Ordinal);
         Assert.Contains("Support:SigningKeyPem", line, StringComparison.Ordinal);
+        Assert.Contains("Audit:Integrity:SigningKeyPem", line, StringComparison.Ordinal);
         Assert.Contains(" init --out ", line, StringComparison.Ordinal);
     }
 
@@ -81,10 +82,13 @@ public sealed class DemoMaterialTests : IDisposable
     private static string[] ProductionArgs()
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        using var auditKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         return
         [
             "--Gateway:Production=true",
             $"--Support:SigningKeyPem={key.ExportPkcs8PrivateKeyPem()}",
+            $"--Secrets:EncryptionKey={Convert.ToBase64String(RandomNumberGenerator.GetBytes(32))}",
+            $"--Audit:Integrity:SigningKeyPem={auditKey.ExportPkcs8PrivateKeyPem()}",
             "--Management:Issuers:demo:SigningKey=",
             "--Management:Issuers:demo:KeyId=",
             "--Management:Issuers:demo:Issuer=https://login.example.com/realms/ops",

@@ -22,6 +22,8 @@ public sealed class SecretsDirectoryTests : IDisposable
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         File.WriteAllText(Path.Combine(_secrets, "Support__SigningKeyPem"), key.ExportPkcs8PrivateKeyPem() + "\n");
+        using var auditKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        File.WriteAllText(Path.Combine(_secrets, "Audit__Integrity__SigningKeyPem"), auditKey.ExportPkcs8PrivateKeyPem() + "\n");
 
         await using var gateway = GatewayProcess.Start(
             ["--config-dir", _config.Path, "--urls", "http://127.0.0.1:0", "--Gateway:Demo:HostSampleApps=false", $"--Audit:SpoolDirectory={Path.Combine(_config.LogDirectory, "spool")}"],
@@ -33,6 +35,7 @@ public sealed class SecretsDirectoryTests : IDisposable
 
         var published = jwks.RootElement.GetProperty("keys")[0].GetProperty("x").GetString();
         Assert.Equal(Base64UrlEncoder.Encode(key.ExportParameters(false).Q.X), published);
+        Assert.Equal(Base64UrlEncoder.Encode(auditKey.ExportParameters(false).Q.X), jwks.RootElement.GetProperty("keys")[1].GetProperty("x").GetString());
         Assert.DoesNotContain("generated at start", gateway.StandardOutput, StringComparison.Ordinal);
     }
 

@@ -14,11 +14,11 @@ internal sealed class CapturingLoggerProvider : ILoggerProvider
 
     /// <summary>
     /// Warnings, errors and anything logged with an exception, leaving out the notices a demo
-    /// configuration writes at start-up (a generated signing key, no shipping configured).
+    /// configuration writes at start-up (generated session and audit signing keys, no shipping configured).
     /// </summary>
     public IReadOnlyList<CapturedLog> Noisy =>
         [.. _entries.Where(e => (e.Level >= LogLevel.Warning || (e.Exception is not null && e.Level >= LogLevel.Information))
-            && e.EventId.Id is not (1600 or 1931))];
+            && e.EventId.Id is not (1600 or 1920 or 1931))];
 
     public ILogger CreateLogger(string categoryName) => new Logger(categoryName, _entries);
 
