@@ -162,8 +162,6 @@ internal sealed partial class SupportSessionsMiddleware(
         var session = new SupportSessionFeature(tenant, user.Name, verdict.TargetUser!, admitting, credentials.Kind, live.Id, route, admitting.Admitting(verdict.Need), identity.CredentialFingerprint, live);
         record.Admitted(session, reservation);
         context.Features.Set(session);
-        metrics.SupportRequest(route.Class, refusal: null);
-        GatewayTracing.SupportAdmitted(context, session);
         using (liveConnections.Register(context, session, IsUpgrade(context)))
         {
             // Write-ahead (docs/audit.md): a support write or tunnel is on disk before it is forwarded.
@@ -174,6 +172,9 @@ internal sealed partial class SupportSessionsMiddleware(
                 return;
             }
 
+            // Counted once decided for good: a refused write-ahead above counts as its refusal.
+            metrics.SupportRequest(route.Class, refusal: null);
+            GatewayTracing.SupportAdmitted(context, session);
             await next(context);
         }
 

@@ -57,7 +57,7 @@ internal sealed class GatewayMetrics
             "Support requests decided by the gateway, by decision (allowed, denied), route class and refusal code.");
         _logins = Meter.CreateCounter<long>(
             "gateway.support.logins", "{login}",
-            "Support password checks (the login endpoint and each HTTP Basic support request), by outcome: success, failure, throttled, busy.");
+            "Support logins (the login endpoint, the sign-in page and each HTTP Basic support request), by outcome: success, failure (wrong password or code), throttled, busy, mfa_required, unavailable.");
         _grantStoreDuration = Meter.CreateHistogram(
             "gateway.grant_store.duration", "s",
             "Duration of grant-store calls to Redis, by operation and outcome (ok, unavailable, cancelled).",
@@ -166,6 +166,8 @@ internal static class LoginOutcome
     public const string Failure = "failure";
     public const string Throttled = "throttled";
     public const string Busy = "busy";
+    public const string MfaRequired = "mfa_required";
+    public const string Unavailable = "unavailable";
 }
 
 /// <summary>Values of <see cref="GatewayMetrics.GrantStoreOutcomeTag"/>.</summary>

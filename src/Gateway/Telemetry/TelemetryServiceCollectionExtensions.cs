@@ -16,17 +16,33 @@ namespace Gateway.Telemetry;
 /// </summary>
 internal static class TelemetryServiceCollectionExtensions
 {
-    /// <summary>The runtime's own meter (GC, thread pool, exceptions): built into .NET 9 and later.</summary>
-    private const string RuntimeMeter = "System.Runtime";
+    /// <summary>
+    /// Built-in meters of the platform, added by name: ASP.NET Core hosting (request duration,
+    /// active requests), Kestrel (connections, TLS handshakes), routing and the exception
+    /// handler; HttpClient (YARP's forwards and the gateway's own calls: System.Net.Http) and
+    /// name resolution; the runtime (GC, thread pool). YARP 2.x has no meter of its own (its
+    /// counters are an EventSource, read with dotnet-counters): the forward to the backend is
+    /// measured by System.Net.Http, and traced by YARP's activity source.
+    /// </summary>
+    internal static readonly string[] BuiltInMeters =
+    [
+        "Microsoft.AspNetCore.Hosting",
+        "Microsoft.AspNetCore.Server.Kestrel",
+        "Microsoft.AspNetCore.Routing",
+        "Microsoft.AspNetCore.Diagnostics",
+        "System.Net.Http",
+        "System.Net.NameResolution",
+        "System.Runtime",
+    ];
 
     /// <summary>YARP's activity source: the forwarding step of a proxied request.</summary>
     private const string YarpActivitySource = "Yarp.ReverseProxy";
 
-    /// <summary>The path of the scrape endpoint on the tenant-facing listener (platform-admin token required).</summary>
-    public const string TenantListenerPath = "/metrics";
-
-    /// <summary>The path of the scrape endpoint on the management listener (no token: the port is the operators').</summary>
+    /// <summary>The scrape endpoint on the management listener (no token: the port is the operators').</summary>
     public const string ManagementListenerPath = "/metrics";
+
+    /// <summary>The scrape endpoint on the tenant-facing listener, under the reserved prefix (platform-admin token).</summary>
+    public const string TenantListenerPath = "/_gateway/metrics";
 
     public static IServiceCollection AddGatewayTelemetry(this IServiceCollection services, IConfiguration configuration)
     {
@@ -56,8 +72,8 @@ internal static class TelemetryServiceCollectionExtensions
                 metrics.AddMeter(GatewayMetrics.MeterName)
                     .AddAspNetCoreInstrumentation()
                     .AddHttpClientInstrumentation()
-                    .AddMeter(RuntimeMeter)
-                    .AddGatewayPrometheusExporter();
+                    .AddMeter(BuiltInMeters)
+                    .AddGatewayScrapeExporter();
                 if (otlp is not null)
                 {
                     metrics.AddOtlpExporter(o => otlp.Apply(o, "v1/metrics"));
@@ -76,7 +92,7 @@ internal static class TelemetryServiceCollectionExtensions
                     // Probes and scrapes are not worth a trace each.
                     o.Filter = context => !context.Request.Path.StartsWithSegments("/_gateway/health", StringComparison.OrdinalIgnoreCase)
                         && !context.Request.Path.StartsWithSegments(ManagementListenerPath, StringComparison.OrdinalIgnoreCase)
-                        && !context.Request.Path.StartsWithSegments("/_gateway" + TenantListenerPath, StringComparison.OrdinalIgnoreCase);
+                        && !context.Request.Path.StartsWithSegments(TenantListenerPath, StringComparison.OrdinalIgnoreCase);
                 })
                 .AddHttpClientInstrumentation(o =>
                 {
@@ -91,29 +107,38 @@ internal static class TelemetryServiceCollectionExtensions
     }
 
     /// <summary>
-    /// The metrics scrape endpoint on both listeners: <c>/metrics</c> on the management listener
-    /// without a token (before tenant resolution: that listener's host names are nobody's tenant),
-    /// and <c>/_gateway/metrics</c> on the tenant-facing one for platform admins only. Never
-    /// anonymous where tenants can reach it.
+    /// <c>/metrics</c> on the management listener, without a token: that port is the operators'
+    /// and is never published to tenants (answered before tenant resolution, since its host
+    /// names are nobody's tenant). Nothing when telemetry is off (the listener then answers 404).
     /// </summary>
     public static WebApplication UseGatewayMetricsOnManagementListener(this WebApplication app)
     {
-        if (app.Services.GetRequiredService<IOptions<TelemetryOptions>>().Value.Enabled)
+        if (app.Services.GetService<MetricsScrape>() is not { } scrape)
         {
-            var listener = app.Services.GetRequiredService<ManagementListener>();
-            app.UseGatewayPrometheusScraping(context =>
-                listener.IsManagementRequest(context) && context.Request.Path.Equals(ManagementListenerPath, StringComparison.OrdinalIgnoreCase));
+            return app;
         }
 
+        var listener = app.Services.GetRequiredService<ManagementListener>();
+        var handler = scrape.Handler(app);
+        app.Use(next => context =>
+            listener.IsManagementRequest(context) && context.Request.Path.Equals(ManagementListenerPath, StringComparison.OrdinalIgnoreCase)
+                ? handler(context)
+                : next(context));
         return app;
     }
 
-    /// <summary><c>/_gateway/metrics</c> on the tenant-facing listener: a platform-admin management token, else 401/403 problems.</summary>
-    public static RouteGroupBuilder MapGatewayMetrics(this RouteGroupBuilder gateway, IServiceProvider services)
+    /// <summary>
+    /// <c>/_gateway/metrics</c> on the tenant-facing listener: platform admins only (401 without a
+    /// token, 403 with another role, as problems). Under the reserved prefix, so a tenant app's
+    /// own <c>/metrics</c> is still proxied to it; never anonymous where tenants can reach it,
+    /// since the series name tenants, refusal codes and the state of the audit trail.
+    /// </summary>
+    public static RouteGroupBuilder MapGatewayMetrics(this RouteGroupBuilder gateway, IEndpointRouteBuilder endpoints)
     {
-        if (services.GetRequiredService<IOptions<TelemetryOptions>>().Value.Enabled)
+        if (endpoints.ServiceProvider.GetService<MetricsScrape>() is { } scrape)
         {
-            gateway.MapGatewayPrometheusScraping(TenantListenerPath).RequireAuthorization(ManagementPolicies.PlatformAdmin);
+            var handler = scrape.Handler(endpoints.CreateApplicationBuilder());
+            gateway.MapGet(TenantListenerPath["/_gateway".Length..], handler).RequireAuthorization(ManagementPolicies.PlatformAdmin);
         }
 
         return gateway;
