@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using Gateway.Hosting;
 using Gateway.Management;
 using Microsoft.Extensions.Options;
@@ -74,6 +75,17 @@ internal static class TelemetryServiceCollectionExtensions
                     .AddHttpClientInstrumentation()
                     .AddMeter(BuiltInMeters)
                     .AddGatewayScrapeExporter();
+                ((IDeferredMeterProviderBuilder)metrics).Configure((provider, builder) =>
+                {
+                    // Meters are subscribed to by name, process-wide. Meters made by another host's
+                    // meter factory in the same process (several gateways and apps in one test
+                    // process) are that host's: dropped, or two hosts' series would collide. With
+                    // one gateway per process (production) this drops nothing.
+                    var ours = provider.GetRequiredService<IMeterFactory>();
+                    builder.AddView(instrument => instrument.Meter.Scope is IMeterFactory factory && !ReferenceEquals(factory, ours)
+                        ? MetricStreamConfiguration.Drop
+                        : null);
+                });
                 if (otlp is not null)
                 {
                     metrics.AddOtlpExporter(o => otlp.Apply(o, "v1/metrics"));
