@@ -172,38 +172,74 @@ internal sealed partial class SupportAuthenticator(
         }
 
         var client = LoginThrottle.ClientKey(context.Connection.RemoteIpAddress);
-        var known = directory.TryFind(name.SupportUser, out var user) ? user.Name : null;
-        var decision = throttle.TryBegin(known, client);
-        if (decision.Attempt is not { } attempt)
+        var flight = verifier.JoinOrLead(name.SupportUser, password);
+        if (flight.Joined is { } joined && await joined is { } shared)
         {
-            AuditLogin(context, name.Who, name.SupportUser, tenant, "failure", ProblemCode.SupportLoginRateLimited.Value);
-            return (SupportIdentity.Refuse(ProblemCode.SupportLoginRateLimited, decision.RetryAfter), null);
-        }
-
-        if (!passwordChecks.TryRun(() => verifier.Verify(name.SupportUser, password), out var running))
-        {
-            throttle.Abandon(attempt);
-            if (_busy.ShouldLog(out var busySuppressed))
+            // The same credentials are being checked by another request: its answer is this one's, and
+            // this request is no attempt of its own (the same guess is counted once).
+            if (shared.Status == CredentialCheckStatus.Valid && shared.User is { } sharedUser)
             {
-                LogBusy(logger, tenant.Value, busySuppressed);
+                return (new SupportIdentity(sharedUser, name.TargetUser, null, null), null);
             }
 
-            return (SupportIdentity.Refuse(ProblemCode.SupportLoginBusy, TimeSpan.FromSeconds(1)), null);
-        }
-
-        var check = await running;
-        if (check.Status != CredentialCheckStatus.Valid || check.User is null)
-        {
             AuditLogin(context, name.Who, name.SupportUser, tenant, "failure", ProblemCode.SupportLoginInvalid.Value);
-            if (_failedLogins.ShouldLog(out var suppressed))
-            {
-                LogLoginFailed(logger, tenant.Value, client, suppressed);
-            }
-
             return (SupportIdentity.Refuse(ProblemCode.SupportLoginInvalid), null);
         }
 
-        return (new SupportIdentity(check.User, name.TargetUser, null, null), attempt);
+        CredentialCheck? landed = null;
+        try
+        {
+            if (verifier.CachedSuccess(name.SupportUser, password) is { } justCached)
+            {
+                // A flight landed between the first look at the cache and this one.
+                landed = new CredentialCheck(CredentialCheckStatus.Valid, justCached);
+                return (new SupportIdentity(justCached, name.TargetUser, null, null), null);
+            }
+
+            var known = directory.TryFind(name.SupportUser, out var user) ? user.Name : null;
+            var decision = throttle.TryBegin(known, client);
+            if (decision.Attempt is not { } attempt)
+            {
+                AuditLogin(context, name.Who, name.SupportUser, tenant, "failure", ProblemCode.SupportLoginRateLimited.Value);
+                return (SupportIdentity.Refuse(ProblemCode.SupportLoginRateLimited, decision.RetryAfter), null);
+            }
+
+            if (!passwordChecks.TryRun(() => verifier.Verify(name.SupportUser, password), out var running))
+            {
+                throttle.Abandon(attempt);
+                if (_busy.ShouldLog(out var busySuppressed))
+                {
+                    LogBusy(logger, tenant.Value, busySuppressed);
+                }
+
+                return (SupportIdentity.Refuse(ProblemCode.SupportLoginBusy, TimeSpan.FromSeconds(1)), null);
+            }
+
+            var check = await running;
+            landed = check;
+            return Checked(check, attempt);
+        }
+        finally
+        {
+            // Always, also when the check threw: followers must never wait on a flight nobody lands.
+            flight.Land(landed);
+        }
+
+        (SupportIdentity, LoginAttempt?) Checked(CredentialCheck check, LoginAttempt attempt)
+        {
+            if (check.Status != CredentialCheckStatus.Valid || check.User is null)
+            {
+                AuditLogin(context, name.Who, name.SupportUser, tenant, "failure", ProblemCode.SupportLoginInvalid.Value);
+                if (_failedLogins.ShouldLog(out var suppressed))
+                {
+                    LogLoginFailed(logger, tenant.Value, client, suppressed);
+                }
+
+                return (SupportIdentity.Refuse(ProblemCode.SupportLoginInvalid), null);
+            }
+
+            return (new SupportIdentity(check.User, name.TargetUser, null, null), attempt);
+        }
     }
 
     /// <summary>

@@ -38,6 +38,7 @@ internal sealed class SupportCredentialVerifier
     private readonly int _maxEntries;
     private readonly byte[] _macKey = RandomNumberGenerator.GetBytes(HmacBytes);
     private readonly ConcurrentDictionary<CacheKey, CacheEntry> _verified = new();
+    private readonly ConcurrentDictionary<CacheKey, Task<CredentialCheck?>> _flights = new();
     private readonly Lock _sweepLock = new();
     private DummyHash? _dummy;
     private long _lastSweepTicks;
@@ -71,6 +72,31 @@ internal sealed class SupportCredentialVerifier
 
         return _verified.TryGetValue(KeyFor(generation, user, password), out var entry) && _time.GetUtcNow() < entry.Expires ? user : null;
     }
+
+    /// <summary>
+    /// Joins a check of exactly these credentials that is already running, or becomes the one that
+    /// runs it. When a cached success lapses while a session is busy, every request in flight would
+    /// otherwise start its own PBKDF2 at once: the password-check slots fill, and the session's own
+    /// calls are refused as "busy" for as long as the checks take. With the flight, one request
+    /// checks and the others wait for its answer. A leader must <see cref="CheckFlight.Land"/>; an
+    /// answer of null (the leader was throttled or found no free slot) sends followers the usual way.
+    /// No flight without the cache (nothing to key it on) or for unknown names.
+    /// </summary>
+    public CheckFlight JoinOrLead(string supportUserName, string password)
+    {
+        if (_ttl <= TimeSpan.Zero || _maxEntries <= 0 || !_directory.TryFind(supportUserName, out var user, out var generation))
+        {
+            return default;
+        }
+
+        var key = KeyFor(generation, user, password);
+        var leading = new TaskCompletionSource<CredentialCheck?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var flight = _flights.GetOrAdd(key, leading.Task);
+        return ReferenceEquals(flight, leading.Task) ? new CheckFlight(this, key, leading, null) : new CheckFlight(null, key, null, flight);
+    }
+
+    /// <summary>Checks in flight now (tests).</summary>
+    public int Flights => _flights.Count;
 
     public CredentialCheck Verify(string supportUserName, string password)
     {
@@ -221,7 +247,38 @@ internal sealed class SupportCredentialVerifier
         return hash;
     }
 
-    private readonly record struct CacheKey(UInt128 High, UInt128 Low);
+    internal readonly record struct CacheKey(UInt128 High, UInt128 Low);
+
+    /// <summary>One request's part in a check of some credentials: the leader's, a follower's, or none (default).</summary>
+    internal readonly struct CheckFlight
+    {
+        private readonly SupportCredentialVerifier? _owner;
+        private readonly CacheKey _key;
+        private readonly TaskCompletionSource<CredentialCheck?>? _leading;
+
+        internal CheckFlight(SupportCredentialVerifier? owner, CacheKey key, TaskCompletionSource<CredentialCheck?>? leading, Task<CredentialCheck?>? joined)
+        {
+            _owner = owner;
+            _key = key;
+            _leading = leading;
+            Joined = joined;
+        }
+
+        /// <summary>The leader's answer, for a follower; null for the leader and for no flight.</summary>
+        public Task<CredentialCheck?>? Joined { get; }
+
+        /// <summary>The leader's answer (null: not checked), given to every follower; the flight ends. Safe to call more than once.</summary>
+        public void Land(CredentialCheck? check)
+        {
+            if (_leading is null || _owner is null)
+            {
+                return;
+            }
+
+            _owner._flights.TryRemove(KeyValuePair.Create(_key, _leading.Task));
+            _leading.TrySetResult(check);
+        }
+    }
 
     private readonly record struct CacheEntry(DateTimeOffset Expires, long Generation);
 

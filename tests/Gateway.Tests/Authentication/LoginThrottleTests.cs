@@ -1,5 +1,8 @@
 using System.Net;
+using Gateway.Authentication;
 using Gateway.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
 using static Gateway.Tests.Infrastructure.SupportClient;
 
 namespace Gateway.Tests.Authentication;
@@ -116,9 +119,23 @@ public sealed class PasswordCheckCapTests : IAsyncLifetime
         }
 
         // Linux keeps a nice value per thread: field 19 of /proc/self/task/TID/stat (after the name in parentheses).
+        // Other threads of the test process come and go while the list is read: a vanished one is skipped.
+        static string? Read(string path)
+        {
+            try
+            {
+                return File.ReadAllText(path);
+            }
+            catch (IOException)
+            {
+                return null;
+            }
+        }
+
         var nice = Directory.EnumerateDirectories("/proc/self/task")
-            .Where(task => File.ReadAllText(Path.Combine(task, "comm")).Trim().StartsWith("password-check", StringComparison.Ordinal))
-            .Select(task => File.ReadAllText(Path.Combine(task, "stat")))
+            .Where(task => Read(Path.Combine(task, "comm"))?.Trim().StartsWith("password-check", StringComparison.Ordinal) == true)
+            .Select(task => Read(Path.Combine(task, "stat")))
+            .OfType<string>()
             .Select(stat => int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[16], System.Globalization.CultureInfo.InvariantCulture))
             .ToList();
         Assert.NotEmpty(nice);
@@ -137,5 +154,53 @@ public sealed class PasswordCheckCapTests : IAsyncLifetime
 
         // An attacker's flood must not rotate the operational logs away; the audit keeps every failure.
         Assert.Single(_env.Gateway.Logs.Entries, e => e.EventId.Id == 1610);
+    }
+}
+
+/// <summary>
+/// When a session's cached verification lapses while its calls keep coming, one of them checks the
+/// password again and the others wait for that answer: none is refused as "busy", and PBKDF2 runs once.
+/// </summary>
+public sealed class PasswordCheckFlightTests : IAsyncLifetime
+{
+    private readonly FakeTimeProvider _clock = new(DateTimeOffset.Parse("2026-03-10T09:00:00Z", System.Globalization.CultureInfo.InvariantCulture));
+    private TestEnvironment _env = null!;
+
+    public async Task InitializeAsync()
+    {
+        _env = await new TestEnvironment
+        {
+            Clock = _clock,
+            Backends = TestBackends.Shared,
+            ExtraArgs = ["--Support:MaxConcurrentPasswordChecks=1"],
+        }.StartAsync();
+        await _env.Api.JsonAsync(HttpMethod.Post, "/_gateway/tenants/acme/support/grants", await _env.Api.TokenAsync("john", "tenant-user", "acme"), new { durationHours = 1 }, 201);
+    }
+
+    public async Task DisposeAsync() => await _env.DisposeAsync();
+
+    [Fact]
+    public async Task ABusySession_WhoseCachedVerificationLapses_IsNotRefused_AndHashesOnce()
+    {
+        var verifier = _env.Gateway.Services.GetRequiredService<SupportCredentialVerifier>();
+        using (var client = _env.Gateway.Client())
+        {
+            await EchoAsync(client, Basic("jill$john", JillPassword)); // verified and cached
+        }
+
+        _clock.Advance(TimeSpan.FromMinutes(5)); // the cached success lapses (Support:Credentials:VerificationCacheTtl)
+        var before = verifier.HashComputations;
+
+        // Eight calls of the session at once; each check takes a full PBKDF2 (600,000 iterations), and only one may run.
+        var answers = await Task.WhenAll(Enumerable.Range(0, 8).Select(async _ =>
+        {
+            using var client = _env.Gateway.Client();
+            using var response = await GetAsync(client, "/api/echo/x", Basic("jill$john", JillPassword));
+            return response.StatusCode == HttpStatusCode.OK ? "200" : $"{(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}";
+        }));
+
+        Assert.All(answers, a => Assert.Equal("200", a));
+        Assert.Equal(before + 1, verifier.HashComputations);
+        Assert.Equal(0, verifier.Flights);
     }
 }

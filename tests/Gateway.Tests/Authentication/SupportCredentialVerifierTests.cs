@@ -203,6 +203,44 @@ public sealed class SupportCredentialVerifierTests : IAsyncLifetime
         Assert.Equal(2, verifier.CachedVerifications);
     }
 
+    [Fact]
+    public async Task ChecksOfTheSameCredentials_ShareOneFlight_WhoseAnswerEveryFollowerGets()
+    {
+        var verifier = CreateVerifier();
+        var leader = verifier.JoinOrLead("jill", SupportUsersFile.JillPassword);
+        var follower = verifier.JoinOrLead("jill", SupportUsersFile.JillPassword);
+        var other = verifier.JoinOrLead("jill", "another password");
+
+        Assert.Null(leader.Joined);
+        Assert.NotNull(follower.Joined);
+        Assert.Null(other.Joined); // other credentials lead a flight of their own
+        Assert.False(follower.Joined!.IsCompleted);
+        Assert.Equal(2, verifier.Flights);
+
+        var check = verifier.Verify("jill", SupportUsersFile.JillPassword);
+        leader.Land(check);
+        leader.Land(null); // a second landing changes nothing
+
+        Assert.Equal(check, await follower.Joined);
+        var again = verifier.JoinOrLead("jill", SupportUsersFile.JillPassword);
+        Assert.Null(again.Joined); // the landed flight is over: the next check leads a new one
+        other.Land(null);
+        Assert.Equal(1, verifier.Flights);
+        again.Land(null);
+        Assert.Equal(0, verifier.Flights);
+    }
+
+    [Fact]
+    public void NoFlight_ForUnknownNames_OrWithoutTheCache()
+    {
+        Assert.Null(CreateVerifier().JoinOrLead("nobody", "x").Joined);
+        Assert.Equal(0, CreateVerifier().Flights);
+        var uncached = CreateVerifier(new SupportCredentialOptions { VerificationCacheTtl = TimeSpan.Zero });
+        uncached.JoinOrLead("jill", SupportUsersFile.JillPassword);
+        Assert.Null(uncached.JoinOrLead("jill", SupportUsersFile.JillPassword).Joined);
+        Assert.Equal(0, uncached.Flights);
+    }
+
     [Theory]
     [InlineData("02:00:00", 10_000, "Support:Credentials:VerificationCacheTtl")]
     [InlineData("-00:00:01", 10_000, "Support:Credentials:VerificationCacheTtl")]
