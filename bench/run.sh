@@ -15,6 +15,8 @@
 #            (written and fsynced, group-committed) before it is forwarded (Audit:WriteAhead=writes)
 #   W-off    the same PUTs on a third gateway with Audit:WriteAhead=off: W against W-off is the
 #            write-ahead's cost. Both run at 1 KB only (their body is always {"value":"bench"}).
+#   D-notel  D-basic on a gateway with Telemetry:Enabled=false (nothing listens to its meters):
+#            D-basic against D-notel is what telemetry costs the support path
 #
 # GET /download?bytes=N (a data-class route, allowed by a denyData=false grant) for each
 # payload × connection count; a warm-up per target; BENCH_REPEATS rounds that alternate the
@@ -64,7 +66,7 @@ if [ "${BENCH_QUICK:-0}" = "1" ]; then
   duration="2s"; repeats=1; payloads="1024"; connections="32"; low_duration="2s"
 fi
 [ -n "${BENCH_PROFILE:-}" ] && payloads="1024"
-targets=(A B C D-basic D-token "D′" W W-off)
+targets=(A B C D-basic D-token "D′" W W-off D-notel)
 wrk_threads=2
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -138,7 +140,7 @@ gateway_dll="$work/gateway-bin/Gateway.dll"
 mapfile -t ports < <("$py" - <<'EOF'
 import socket
 socks = []
-for _ in range(14):
+for _ in range(16):
     s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
 for s in socks:
     print(s.getsockname()[1])
@@ -148,6 +150,7 @@ port_backend=${ports[0]}; port_bare=${ports[1]}; port_gw=${ports[2]}; port_gw_co
 gc_backend=${ports[5]}; gc_bare=${ports[6]}; gc_gw=${ports[7]}; gc_gw_cold=${ports[8]}
 port_es=${ports[9]}
 port_gw_nowal=${ports[10]}; gc_gw_nowal=${ports[11]}; port_gw_flood=${ports[12]}; gc_gw_flood=${ports[13]}
+port_gw_notel=${ports[14]}; gc_gw_notel=${ports[15]}
 backend_url="http://127.0.0.1:$port_backend/"
 
 # --- servers --------------------------------------------------------------------------------------
@@ -229,6 +232,10 @@ log "starting the gateway without write-ahead :$port_gw_nowal (W-off: Audit:Writ
 # shellcheck disable=SC2046
 start_dotnet gw-nowal "$gc_gw_nowal" dotnet "$gateway_dll" $(gateway_args "$port_gw_nowal" gw-nowal) \
   --Audit:WriteAhead=off
+log "starting the gateway without telemetry :$port_gw_notel (D-notel: Telemetry:Enabled=false)"
+# shellcheck disable=SC2046
+start_dotnet gw-notel "$gc_gw_notel" dotnet "$gateway_dll" $(gateway_args "$port_gw_notel" gw-notel) \
+  --Telemetry:Enabled=false
 
 wait_http "http://127.0.0.1:$port_es/" "Elasticsearch stand-in" "$pid_essink"
 wait_http "http://127.0.0.1:$port_backend/" backend "$pid_backend"
@@ -238,8 +245,10 @@ ops="$(dotnet "$gateway_dll" token --config-dir "$work/config" --user bench-ops 
 wait_http "http://127.0.0.1:$port_gw/_gateway/health/ready" gateway "$pid_gw"
 wait_http "http://127.0.0.1:$port_gw_cold/_gateway/health/ready" "cold-cache gateway" "$pid_gw_cold"
 wait_http "http://127.0.0.1:$port_gw_nowal/_gateway/health/ready" "gateway without write-ahead" "$pid_gw_nowal"
-for name in gw gw-cold gw-nowal; do
+wait_http "http://127.0.0.1:$port_gw_notel/_gateway/health/ready" "gateway without telemetry" "$pid_gw_notel"
+for name in gw gw-cold gw-nowal gw-notel; do
   port=$port_gw; [ "$name" = gw-cold ] && port=$port_gw_cold; [ "$name" = gw-nowal ] && port=$port_gw_nowal
+  [ "$name" = gw-notel ] && port=$port_gw_notel
   ready="$(curl -fsS -H "Authorization: Bearer $ops" "http://127.0.0.1:$port/_gateway/health/ready")"
   # Both gateways must read grants from this run's Redis, with invalidations heard.
   tr -d ' \n' <<<"$ready" | grep -q '"redis".*"reachable":true.*"invalidationsConnected":true' \
@@ -279,7 +288,7 @@ write_body='{"value":"bench"}'
 target_port() {
   case $1 in
     A) echo "$port_backend" ;; B) echo "$port_bare" ;;
-    C|D-basic|D-token|W) echo "$port_gw" ;; "D′") echo "$port_gw_cold" ;; W-off) echo "$port_gw_nowal" ;; C-flood) echo "$port_gw_flood" ;;
+    C|D-basic|D-token|W) echo "$port_gw" ;; "D′") echo "$port_gw_cold" ;; W-off) echo "$port_gw_nowal" ;; D-notel) echo "$port_gw_notel" ;; C-flood) echo "$port_gw_flood" ;;
   esac
 }
 # The write arms: another tenant, path, method and body (target_path's BYTES: the read arms' download size).
@@ -289,7 +298,7 @@ target_script() { case $1 in W|W-off) echo "$work/wrk-put.lua" ;; *) echo bench/
 is_write_arm() { case $1 in W|W-off) return 0 ;; *) return 1 ;; esac; }
 target_auth() {
   case $1 in
-    D-basic|"D′"|W|W-off) echo "$basic" ;; D-token) echo "Bearer $session" ;; *) echo "" ;;
+    D-basic|"D′"|W|W-off|D-notel) echo "$basic" ;; D-token) echo "Bearer $session" ;; *) echo "" ;;
   esac
 }
 target_procs() {
@@ -300,13 +309,14 @@ target_procs() {
     "D′") echo "proxy=$pid_gw_cold backend=$pid_backend redis=$pid_redis" ;;
     W) echo "proxy=$pid_gw backend=$pid_backend redis=$pid_redis" ;;
     W-off) echo "proxy=$pid_gw_nowal backend=$pid_backend redis=$pid_redis" ;;
+    D-notel) echo "proxy=$pid_gw_notel backend=$pid_backend redis=$pid_redis" ;;
     C-flood) echo "proxy=$pid_gw_flood backend=$pid_backend redis=$pid_redis" ;;
   esac
 }
 gc_port_of_pid() {
   case $1 in
     "$pid_backend") echo "$gc_backend" ;; "$pid_bare") echo "$gc_bare" ;;
-    "$pid_gw") echo "$gc_gw" ;; "$pid_gw_cold") echo "$gc_gw_cold" ;; "$pid_gw_nowal") echo "$gc_gw_nowal" ;; "${pid_gw_flood:-none}") echo "$gc_gw_flood" ;; *) echo "" ;;
+    "$pid_gw") echo "$gc_gw" ;; "$pid_gw_cold") echo "$gc_gw_cold" ;; "$pid_gw_nowal") echo "$gc_gw_nowal" ;; "$pid_gw_notel") echo "$gc_gw_notel" ;; "${pid_gw_flood:-none}") echo "$gc_gw_flood" ;; *) echo "" ;;
   esac
 }
 
@@ -554,7 +564,7 @@ fi
 
 # --- audit: did the pipeline keep up? ----------------------------------------------------------------
 audit_summary=""
-for gw in "gw:$port_gw" "gw-cold:$port_gw_cold" "gw-nowal:$port_gw_nowal"; do
+for gw in "gw:$port_gw" "gw-cold:$port_gw_cold" "gw-nowal:$port_gw_nowal" "gw-notel:$port_gw_notel"; do
   name=${gw%%:*}; port=${gw#*:}
   health=$(curl -fsS -H "Authorization: Bearer $ops" "http://127.0.0.1:$port/_gateway/health/ready" || echo '{}')
   [ "$name" = gw ] && echo "$health" >"$work/health-gw.json"
@@ -563,7 +573,7 @@ for gw in "gw:$port_gw" "gw-cold:$port_gw_cold" "gw-nowal:$port_gw_nowal"; do
   audit_summary+="$name: $line; "
 done
 log "Elasticsearch stand-in received: $(curl -fsS "http://127.0.0.1:$port_es/_bench/count")"
-for name in gw gw-cold gw-nowal; do
+for name in gw gw-cold gw-nowal gw-notel; do
   warnings="$(cat "$work/logs-$name"/gateway-*.log 2>/dev/null | grep -E '\[(WRN|ERR|FTL)\]' | grep -v -e 'SigningKeyPem' -e 'RequestCanceled' | tail -n 20 || true)"
   [ -z "$warnings" ] || { log "warnings of $name (last 20):"; echo "$warnings" >&2; }
 done
@@ -628,6 +638,36 @@ if syncs:
           f" longest fsync {audit.get('fsyncMaxMs', '?')} ms, refused {audit.get('writeAheadRefused', '?')}.")
 else:
     print("\nThe W gateway reported no write-ahead fsync (was the W arm measured?).")
+EOF
+
+# --- what telemetry costs the support path: D-basic (meters exported) against D-notel (Telemetry:Enabled=false) ---
+"$py" - "$runs" <<'EOF' | tee -a "bench/results/$stamp.md"
+import json, statistics, sys
+runs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+rows = {}
+for r in runs:
+    if r["kind"] == "load" and r["target"] in ("D-basic", "D-notel"):
+        w = r["wrk"]
+        rps = w["requests"] / (w["duration_us"] / 1e6)
+        cpu = r["procs"]["proxy"]["cpu_ticks"] / r["clk_tck"] * 1e6 / w["requests"] if w["requests"] else None
+        rows.setdefault((r["bytes"], r["connections"], r["target"]), []).append((rps, w["p99_us"] / 1000, cpu))
+def med(xs, i):
+    vals = [x[i] for x in xs if x[i] is not None]
+    return statistics.median(vals) if vals else None
+print("\n## Telemetry cost (D-basic: Telemetry:Enabled=true, the default; D-notel: false)\n")
+print("The same support requests on two gateways of the same build, in the same rounds; medians of the rounds.\n")
+print("| payload | conns | D-basic req/s | D-notel req/s | D-basic/D-notel | D-basic p99 ms | D-notel p99 ms | D-basic CPU µs/req | D-notel CPU µs/req |")
+print("|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+ratios = []
+for p, c in sorted({(k[0], k[1]) for k in rows}):
+    d, n = rows.get((p, c, "D-basic"), []), rows.get((p, c, "D-notel"), [])
+    if not d or not n:
+        continue
+    dr, nr = med(d, 0), med(n, 0)
+    ratios.append(dr / nr)
+    print(f"| {p} | {c} | {dr:,.0f} | {nr:,.0f} | {dr / nr:.3f} | {med(d, 1):.2f} | {med(n, 1):.2f} | {med(d, 2) or 0:.0f} | {med(n, 2) or 0:.0f} |")
+if ratios:
+    print(f"\nMedian D-basic/D-notel over the cases: {statistics.median(ratios):.3f} (telemetry costs {1 - statistics.median(ratios):.1%} of D's RPS).")
 EOF
 cp "bench/results/$stamp.md" bench/results/latest.md
 log "results: bench/results/$stamp.json, bench/results/$stamp.md, bench/results/latest.md"

@@ -36,6 +36,9 @@ internal sealed class AuditSpoolState
     /// <summary>Completes once the writer has recovered the spool and opened its segment.</summary>
     public Task Ready => _ready.Task;
 
+    /// <summary>When committed records were committed: the shipping-lag metric reads it (docs/telemetry.md).</summary>
+    public Telemetry.SpoolCommitMarks CommitMarks { get; } = new();
+
     public long Accepted => Volatile.Read(ref _accepted);
 
     public long Dropped => Volatile.Read(ref _dropped);
@@ -227,6 +230,8 @@ internal sealed class AuditSpoolState
         }
 
         Volatile.Write(ref _spoolBytes, spoolBytes);
+        // What the spool held before this start counts as committed now (its real age is unknown).
+        CommitMarks.Committed(activeSegment, 0, System.Diagnostics.Stopwatch.GetTimestamp());
         _ready.TrySetResult();
         Written.Pulse();
     }
@@ -241,6 +246,7 @@ internal sealed class AuditSpoolState
 
         Interlocked.Add(ref _spooled, records);
         Interlocked.Add(ref _spoolBytes, bytesAdded);
+        CommitMarks.Committed(segment, length, System.Diagnostics.Stopwatch.GetTimestamp());
         Written.Pulse();
     }
 

@@ -22,10 +22,12 @@ internal sealed partial class ElasticsearchShipper : BackgroundService
     private readonly TimeProvider _time;
     private readonly ILogger<ElasticsearchShipper> _logger;
     private readonly SpoolCursor _cursor;
+    private readonly Telemetry.GatewayMetrics? _metrics;
     private BulkClient? _bulk;
 
-    public ElasticsearchShipper(IOptions<AuditOptions> options, AuditSpoolState state, TimeProvider time, ILogger<ElasticsearchShipper> logger)
+    public ElasticsearchShipper(IOptions<AuditOptions> options, AuditSpoolState state, TimeProvider time, ILogger<ElasticsearchShipper> logger, Telemetry.GatewayMetrics? metrics = null)
     {
+        _metrics = metrics;
         _es = options.Value.Elasticsearch;
         _state = state;
         _time = time;
@@ -180,7 +182,12 @@ internal sealed partial class ElasticsearchShipper : BackgroundService
         while (pending.Count > 0)
         {
             var sending = pending.Count <= sendLimit ? pending : pending.GetRange(0, sendLimit);
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
             var outcome = await _bulk!.SendAsync(batch.Items, sending, stopping);
+            if (outcome.Kind != BulkOutcomeKind.Answered)
+            {
+                _metrics?.AuditBulkRequest(outcome.Kind == BulkOutcomeKind.TooLarge ? "too_large" : "failed", started);
+            }
             if (outcome.Kind == BulkOutcomeKind.TooLarge)
             {
                 _state.CountBulkRequest(failed: true);
@@ -227,6 +234,8 @@ internal sealed partial class ElasticsearchShipper : BackgroundService
 
             _state.CountShipped(delivered);
             _state.CountBulkRequest(failed: retry.Count > 0);
+            // After the count: whoever sees the measurement sees what it shipped.
+            _metrics?.AuditBulkRequest("ok", started);
             var rest = sending.Count < pending.Count ? pending.GetRange(sending.Count, pending.Count - sending.Count) : [];
             if (retry.Count > 0)
             {

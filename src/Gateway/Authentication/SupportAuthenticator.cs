@@ -3,6 +3,7 @@ using Gateway.Auditing;
 using Gateway.Hosting;
 using Gateway.Problems;
 using Gateway.SupportSessions;
+using Gateway.Telemetry;
 using Gateway.Tenancy;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.Extensions.Options;
@@ -33,6 +34,7 @@ internal sealed partial class SupportAuthenticator(
     SupportMfa mfa,
     PasswordCheckPool passwordChecks,
     IAuditSink audit,
+    GatewayMetrics metrics,
     TimeProvider time,
     ILogger<SupportAuthenticator> logger)
 {
@@ -46,7 +48,10 @@ internal sealed partial class SupportAuthenticator(
     /// ride along on every request of a Basic client; such clients exchange name, password and code
     /// for a session token at the login endpoint instead (docs/mfa.md).
     /// </summary>
-    public async Task<SupportIdentity> AuthenticatePasswordAsync(SupportLoginName name, string password, TenantId tenant, HttpContext context)
+    public async Task<SupportIdentity> AuthenticatePasswordAsync(SupportLoginName name, string password, TenantId tenant, HttpContext context) =>
+        Counted(await CheckBasicAsync(name, password, tenant, context));
+
+    private async Task<SupportIdentity> CheckBasicAsync(SupportLoginName name, string password, TenantId tenant, HttpContext context)
     {
         var (identity, attempt) = await CheckPasswordAsync(name, password, tenant, context);
         if (identity.User is not { } user)
@@ -80,7 +85,10 @@ internal sealed partial class SupportAuthenticator(
     /// stays open over both factors and only a right code withdraws it), so codes cannot be guessed
     /// faster than passwords; a replayed code is a wrong code.
     /// </summary>
-    public async Task<SupportIdentity> AuthenticateSignInAsync(SupportLoginName name, string password, string? oneTimeCode, TenantId tenant, HttpContext context)
+    public async Task<SupportIdentity> AuthenticateSignInAsync(SupportLoginName name, string password, string? oneTimeCode, TenantId tenant, HttpContext context) =>
+        Counted(await CheckSignInAsync(name, password, oneTimeCode, tenant, context));
+
+    private async Task<SupportIdentity> CheckSignInAsync(SupportLoginName name, string password, string? oneTimeCode, TenantId tenant, HttpContext context)
     {
         var (identity, attempt) = await CheckPasswordAsync(name, password, tenant, context);
         if (identity.User is not { } user)
@@ -132,6 +140,21 @@ internal sealed partial class SupportAuthenticator(
                 AuditLogin(context, name.Who, user.Name, tenant, "failure", ProblemCode.SupportLoginMfaInvalid.Value);
                 return SupportIdentity.Refuse(ProblemCode.SupportLoginMfaInvalid);
         }
+    }
+
+    /// <summary>The login metric (docs/telemetry.md): one outcome per password check, whatever refused it.</summary>
+    private SupportIdentity Counted(SupportIdentity identity)
+    {
+        metrics.Login(identity.Problem switch
+        {
+            null => LoginOutcome.Success,
+            var p when p == ProblemCode.SupportLoginRateLimited => LoginOutcome.Throttled,
+            var p when p == ProblemCode.SupportLoginBusy => LoginOutcome.Busy,
+            var p when p == ProblemCode.SupportLoginMfaRequired => LoginOutcome.MfaRequired,
+            var p when p == ProblemCode.GrantStoreUnavailable => LoginOutcome.Unavailable,
+            _ => LoginOutcome.Failure,
+        });
+        return identity;
     }
 
     /// <summary>

@@ -3,11 +3,41 @@ namespace Gateway.Grants;
 /// <summary>
 /// One Redis call within the store's budget, failing closed: caller cancellation propagates;
 /// every other failure (timeout, connection, server error, a reply that cannot be read) becomes
-/// <see cref="GrantStoreUnavailableException"/>. Shared by the grant store and the session store.
+/// <see cref="GrantStoreUnavailableException"/>. Shared by the grant store and the session store;
+/// with <paramref name="metrics"/> (the grant store's) each call's duration and outcome is
+/// recorded, and traced as a child span when traces are exported.
 /// </summary>
-internal sealed partial class RedisBudget(TimeSpan budget, ILogger logger)
+internal sealed partial class RedisBudget(TimeSpan budget, ILogger logger, Telemetry.GatewayMetrics? metrics = null)
 {
     public async Task<T> RunAsync<TReply, T>(string operation, Func<Task<TReply>> call, Func<TReply, T> interpret, CancellationToken cancellationToken)
+    {
+        if (metrics is null)
+        {
+            return await RunUnmeasuredAsync(operation, call, interpret, cancellationToken);
+        }
+
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        using var span = Telemetry.GatewayTracing.StartGrantStoreCall(operation);
+        var outcome = Telemetry.GrantStoreOutcome.Unavailable;
+        try
+        {
+            var result = await RunUnmeasuredAsync(operation, call, interpret, cancellationToken);
+            outcome = Telemetry.GrantStoreOutcome.Ok;
+            return result;
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            outcome = Telemetry.GrantStoreOutcome.Cancelled;
+            throw;
+        }
+        finally
+        {
+            metrics.GrantStoreCall(operation, outcome, started);
+            span?.SetStatus(outcome == Telemetry.GrantStoreOutcome.Unavailable ? System.Diagnostics.ActivityStatusCode.Error : System.Diagnostics.ActivityStatusCode.Unset);
+        }
+    }
+
+    private async Task<T> RunUnmeasuredAsync<TReply, T>(string operation, Func<Task<TReply>> call, Func<TReply, T> interpret, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
         Task<TReply> task;

@@ -61,14 +61,19 @@ internal sealed class RedisGrantStore : IGrantStore, IDisposable
         IOptions<RedisOptions> redisOptions,
         IOptions<GrantsOptions> grantsOptions,
         TimeProvider time,
-        ILogger<RedisGrantStore> logger)
+        ILogger<RedisGrantStore> logger,
+        Telemetry.GatewayMetrics? metrics = null)
     {
         _db = redis.GetDatabase();
         _scripts = new RedisGrantScripts(redisOptions.Value.KeyPrefix);
         _options = grantsOptions.Value;
         _time = time;
-        _budget = new RedisBudget(_options.StoreTimeout, logger);
+        _budget = new RedisBudget(_options.StoreTimeout, logger, metrics);
         _invalidations = new RedisInvalidationChannel(redis, _scripts.ChannelName, _options.StoreTimeout, time, logger);
+        if (metrics is not null)
+        {
+            _invalidations.HeardBack += metrics.InvalidationLag;
+        }
     }
 
     public bool InvalidationsConnected => _invalidations.Connected;
@@ -130,6 +135,7 @@ internal sealed class RedisGrantStore : IGrantStore, IDisposable
     public async Task SetPlatformSettingsAsync(PlatformSupportSettings settings, CancellationToken cancellationToken)
     {
         var json = JsonSerializer.Serialize(settings, Json.PlatformSupportSettings);
+        _invalidations.Expect(IGrantStore.AllTenants);
         await RunAsync(
             "SetPlatformSettings",
             () => EvaluateAsync(_scripts.SetPlatform(json, NotAfter())),
@@ -153,6 +159,7 @@ internal sealed class RedisGrantStore : IGrantStore, IDisposable
     {
         RedisValue json = value.Mode == TenantOverrideMode.Inherit ? string.Empty : JsonSerializer.Serialize(value, Json.TenantSupportOverride);
         RedisValue until = value.Mode != TenantOverrideMode.Inherit && value.Until is { } at ? at.ToUnixTimeMilliseconds() : string.Empty;
+        _invalidations.Expect(tenant);
         await RunAsync(
             "SetTenantOverride",
             () => EvaluateAsync(_scripts.SetOverride(tenant, json, until, NotAfter())),
@@ -167,6 +174,7 @@ internal sealed class RedisGrantStore : IGrantStore, IDisposable
         var json = JsonSerializer.Serialize(grant, Json.SupportGrant);
         var expires = grant.ExpiresAt.ToUnixTimeMilliseconds();
         var retainUntil = (grant.ExpiresAt + _options.HistoryRetention).ToUnixTimeMilliseconds();
+        _invalidations.Expect(tenant);
         var created = await RunAsync(
             "CreateGrant",
             () => EvaluateAsync(_scripts.Create(tenant, grant.Id.Value, json, expires, retainUntil, NotAfter())),
@@ -209,6 +217,7 @@ internal sealed class RedisGrantStore : IGrantStore, IDisposable
     public async Task<SupportGrant?> RevokeGrantAsync(string tenant, GrantId id, string revokedBy, DateTimeOffset at, CancellationToken cancellationToken)
     {
         var now = _time.GetUtcNow();
+        _invalidations.Expect(tenant);
         var revoked = await RunAsync(
             "RevokeGrant",
             () => EvaluateAsync(_scripts.Revoke(tenant, id.Value, revokedBy, Timestamp(at), now.ToUnixTimeMilliseconds())),
@@ -225,6 +234,7 @@ internal sealed class RedisGrantStore : IGrantStore, IDisposable
     public async Task<IReadOnlyList<SupportGrant>> RevokeAllAsync(string tenant, string revokedBy, DateTimeOffset at, CancellationToken cancellationToken)
     {
         var now = _time.GetUtcNow();
+        _invalidations.Expect(tenant);
         var revoked = await RunAsync<RedisResult, IReadOnlyList<SupportGrant>>(
             "RevokeAll",
             () => EvaluateAsync(_scripts.RevokeAll(tenant, revokedBy, Timestamp(at), now.ToUnixTimeMilliseconds())),
@@ -236,6 +246,7 @@ internal sealed class RedisGrantStore : IGrantStore, IDisposable
 
     public async Task RevokeSessionAsync(string tenant, string sessionId, DateTimeOffset until, CancellationToken cancellationToken)
     {
+        _invalidations.Expect(tenant);
         await RunAsync(
             "RevokeSession",
             () => EvaluateAsync(_scripts.EndSession(tenant, sessionId, until.ToUnixTimeMilliseconds())),

@@ -36,6 +36,9 @@ internal sealed partial class RedisInvalidationChannel : IDisposable
     private readonly Lock _stateLock = new();
     private readonly SemaphoreSlim _subscribeGate = new(1, 1);
     private readonly CancellationTokenSource _stopping = new();
+
+    // Tenants this instance announced and has not heard back yet, with when (Stopwatch): the invalidation lag.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _expected = new(StringComparer.Ordinal);
     private bool _connected;
     private long _generation;
     private int _subscribeFailures; // guarded by _subscribeGate
@@ -60,6 +63,22 @@ internal sealed partial class RedisInvalidationChannel : IDisposable
 
     /// <summary>Raised with each tenant heard or raised locally (<see cref="IGrantStore.Invalidated"/>).</summary>
     public event Action<string>? Invalidated;
+
+    /// <summary>
+    /// Raised when a tenant this instance announced (<see cref="Expect"/>) is heard back on the
+    /// subscription, with how long that took: the path by which other instances hear it too.
+    /// </summary>
+    public event Action<TimeSpan>? HeardBack;
+
+    /// <summary>A write about to announce <paramref name="tenant"/>; only counts when someone listens to <see cref="HeardBack"/>.</summary>
+    public void Expect(string tenant)
+    {
+        if (HeardBack is not null)
+        {
+            // The latest write wins: several writes in a row are heard back as one lag, the last one's.
+            _expected[tenant] = System.Diagnostics.Stopwatch.GetTimestamp();
+        }
+    }
 
     /// <summary>
     /// Subscribes and starts watching the subscription. Never fails because Redis is down:
@@ -138,6 +157,11 @@ internal sealed partial class RedisInvalidationChannel : IDisposable
             {
                 LogBadMessage(_logger);
                 return;
+            }
+
+            if (!_expected.IsEmpty && _expected.TryRemove(tenant, out var announced))
+            {
+                HeardBack?.Invoke(System.Diagnostics.Stopwatch.GetElapsedTime(announced));
             }
 
             Raise(tenant);

@@ -22,35 +22,35 @@ internal sealed class SupportAccessReader : IDisposable
     private readonly TimeProvider _time;
     private readonly GrantsOptions _options;
     private readonly ConcurrentDictionary<string, Entry> _cache = new(StringComparer.Ordinal);
+    private readonly Telemetry.GatewayMetrics _metrics;
 
     // Bumped by every invalidation: a fetch that raced with one is not cached.
     private long _epoch;
-    private long _storeReads;
 
-    public SupportAccessReader(IGrantStore store, TimeProvider time, IOptions<GrantsOptions> options)
+    public SupportAccessReader(IGrantStore store, TimeProvider time, IOptions<GrantsOptions> options, Telemetry.GatewayMetrics metrics)
     {
+        _metrics = metrics;
         _store = store;
         _time = time;
         _options = options.Value;
         _store.Invalidated += OnInvalidated;
     }
 
-    /// <summary>How many answers came from the store rather than the cache (for tests and metrics).</summary>
-    public long StoreReads => Interlocked.Read(ref _storeReads);
-
     public async ValueTask<SupportAccessResult> GetAsync(string tenant, CancellationToken cancellationToken)
     {
         var now = _time.GetUtcNow();
         if (_store.InvalidationsConnected && _cache.TryGetValue(tenant, out var cached) && cached.ValidUntil > now)
         {
+            _metrics.GrantStoreRead(fromCache: true);
             return new SupportAccessResult(cached.Access);
         }
+
+        _metrics.GrantStoreRead(fromCache: false);
 
         var epoch = Interlocked.Read(ref _epoch);
         TenantSupportState state;
         try
         {
-            Interlocked.Increment(ref _storeReads);
             state = await _store.GetStateAsync(tenant, cancellationToken);
         }
         catch (GrantStoreUnavailableException)

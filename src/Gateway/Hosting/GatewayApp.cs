@@ -10,6 +10,7 @@ using Gateway.Proxying;
 using Gateway.Routing;
 using Gateway.Sessions;
 using Gateway.SupportSessions;
+using Gateway.Telemetry;
 using Gateway.Tenancy;
 using Gateway.Webhooks;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -77,6 +78,7 @@ public static partial class GatewayApp
         builder.Services.AddGatewayAudit(builder.Configuration);
         builder.Services.AddHostedService<ConfigurationAuditService>();
         builder.Services.AddGatewayHealth();
+        builder.Services.AddGatewayTelemetry(builder.Configuration);
         builder.Services.AddGatewayJson();
         builder.Services.AddProblemDetails();
         builder.Services.AddExceptionHandler<GatewayExceptionHandler>();
@@ -95,12 +97,14 @@ public static partial class GatewayApp
         // Before anything reads the client's address (throttle, audit, session records).
         app.UseTrustedProxies();
         app.UseMiddleware<ManagementListenerMiddleware>();
+        app.UseGatewayMetricsOnManagementListener();
         app.UseMiddleware<TenantResolutionMiddleware>();
         app.UseAuthentication();
         app.UseAuthorization();
 
         var gateway = app.MapGroup(GatewayPaths.Reserved.Value!);
         gateway.MapGatewayHealth();
+        gateway.MapGatewayMetrics(app);
         gateway.MapGatewayManagement();
         gateway.MapSupportEndpoints();
         gateway.MapPolicyEndpoints();
@@ -147,6 +151,7 @@ public static partial class GatewayApp
                      () => app.Services.GetRequiredService<IOptions<SessionsOptions>>().Value,
                      () => app.Services.GetRequiredService<IOptions<SecretsOptions>>().Value,
                      () => app.Services.GetRequiredService<IOptions<WebhooksOptions>>().Value,
+                     () => app.Services.GetRequiredService<IOptions<TelemetryOptions>>().Value,
                  })
         {
             try

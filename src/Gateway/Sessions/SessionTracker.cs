@@ -58,6 +58,24 @@ internal sealed partial class SessionTracker(
     /// <summary>Sessions this instance holds in memory (tests and metrics).</summary>
     public int Count => _sessions.Count;
 
+    /// <summary>Sessions held here that have not ended (the active-sessions metric): a walk that takes no lock, unlike <see cref="Count"/>.</summary>
+    public int ActiveCount
+    {
+        get
+        {
+            var active = 0;
+            foreach (var (_, session) in _sessions)
+            {
+                if (!session.Ended)
+                {
+                    active++;
+                }
+            }
+
+            return active;
+        }
+    }
+
     public static string NewId() => "s_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
 
     /// <summary>Ends sessions at once when grants are revoked here (other instances' revocations are found by the sweep).</summary>

@@ -4,6 +4,7 @@ using Gateway.Grants;
 using Gateway.Policy;
 using Gateway.Problems;
 using Gateway.Sessions;
+using Gateway.Telemetry;
 using Gateway.Tenancy;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Options;
@@ -37,6 +38,7 @@ internal sealed partial class SupportSessionsMiddleware(
     TimeProvider time,
     IOptions<TenancyOptions> tenancy,
     IOptions<SupportOptions> options,
+    GatewayMetrics metrics,
     ILogger<SupportSessionsMiddleware> logger)
 {
     private readonly string _cookieName = options.Value.CookieName;
@@ -50,6 +52,7 @@ internal sealed partial class SupportSessionsMiddleware(
             return;
         }
 
+        GatewayTracing.Proxied(context, tenant);
         var credentials = credentialReader.Read(context.Request, tenant);
         if (credentials.Kind == SupportCredentialKind.None)
         {
@@ -169,6 +172,9 @@ internal sealed partial class SupportSessionsMiddleware(
                 return;
             }
 
+            // Counted once decided for good: a refused write-ahead above counts as its refusal.
+            metrics.SupportRequest(route.Class, refusal: null);
+            GatewayTracing.SupportAdmitted(context, session);
             await next(context);
         }
 
@@ -218,6 +224,8 @@ internal sealed partial class SupportSessionsMiddleware(
     private Task RefuseAsync(HttpContext context, ProxyCallRecord record, ProblemCode problem, string? detail = null, TimeSpan? retryAfter = null)
     {
         record.Refused(problem);
+        metrics.SupportRequest(record.Route?.Class, problem);
+        GatewayTracing.SupportRefused(context, record, problem);
         return GatewayProblem.Create(problem, detail).WriteAsync(context, headers =>
         {
             if (problem == ProblemCode.SupportLoginInvalid)

@@ -138,6 +138,33 @@ public sealed partial class ObservabilityConfigTests
         Assert.NotEmpty(MetricNames("label_replace(gateway_audit_queue_length, \"a\", \"b\", \"c\", \"d\")", used));
     }
 
+    /// <summary>
+    /// Every series the provisioned dashboard queries, read from its expressions (what is not a
+    /// function, a label or a range): a real gateway's scrape must contain each of them
+    /// (Telemetry/MetricsScrapeTests).
+    /// </summary>
+    internal static IReadOnlySet<string> DashboardSeries()
+    {
+        using var dashboard = LoadDashboard();
+        var series = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var (_, panel) in QueryPanels(dashboard))
+        {
+            foreach (var expr in panel.GetProperty("targets").EnumerateArray().Select(t => t.GetProperty("expr").GetString() ?? ""))
+            {
+                var stripped = StringLiteral().Replace(Range().Replace(Selector().Replace(Grouping().Replace(expr, " "), " "), " "), " ");
+                foreach (Match match in Identifier().Matches(stripped))
+                {
+                    if (!stripped[(match.Index + match.Length)..].TrimStart().StartsWith('('))
+                    {
+                        series.Add(match.Value);
+                    }
+                }
+            }
+        }
+
+        return series;
+    }
+
     /// <summary>The series an expression selects, added to <paramref name="used"/>; the problems found.</summary>
     private static IEnumerable<string> MetricNames(string expr, HashSet<string> used)
     {
