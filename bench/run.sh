@@ -17,6 +17,9 @@
 #            write-ahead's cost. Both run at 1 KB only (their body is always {"value":"bench"}).
 #   D-notel  D-basic on a gateway with Telemetry:Enabled=false (nothing listens to its meters):
 #            D-basic against D-notel is what telemetry costs the support path
+#   D-sbind  D-basic on a gateway with Support:IdentityTokenBinding=session: the backend identity
+#            token is reused per identity instead of signed per request (ES256); D-basic against
+#            D-sbind is what binding the token to its request costs
 #
 # GET /download?bytes=N (a data-class route, allowed by a denyData=false grant) for each
 # payload × connection count; a warm-up per target; BENCH_REPEATS rounds that alternate the
@@ -66,7 +69,7 @@ if [ "${BENCH_QUICK:-0}" = "1" ]; then
   duration="2s"; repeats=1; payloads="1024"; connections="32"; low_duration="2s"
 fi
 [ -n "${BENCH_PROFILE:-}" ] && payloads="1024"
-targets=(A B C D-basic D-token "D′" W W-off D-notel)
+targets=(A B C D-basic D-token "D′" W W-off D-notel D-sbind)
 wrk_threads=2
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -140,7 +143,7 @@ gateway_dll="$work/gateway-bin/Gateway.dll"
 mapfile -t ports < <("$py" - <<'EOF'
 import socket
 socks = []
-for _ in range(16):
+for _ in range(18):
     s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
 for s in socks:
     print(s.getsockname()[1])
@@ -150,7 +153,7 @@ port_backend=${ports[0]}; port_bare=${ports[1]}; port_gw=${ports[2]}; port_gw_co
 gc_backend=${ports[5]}; gc_bare=${ports[6]}; gc_gw=${ports[7]}; gc_gw_cold=${ports[8]}
 port_es=${ports[9]}
 port_gw_nowal=${ports[10]}; gc_gw_nowal=${ports[11]}; port_gw_flood=${ports[12]}; gc_gw_flood=${ports[13]}
-port_gw_notel=${ports[14]}; gc_gw_notel=${ports[15]}
+port_gw_notel=${ports[14]}; gc_gw_notel=${ports[15]}; port_gw_sbind=${ports[16]}; gc_gw_sbind=${ports[17]}
 backend_url="http://127.0.0.1:$port_backend/"
 
 # --- servers --------------------------------------------------------------------------------------
@@ -236,6 +239,10 @@ log "starting the gateway without telemetry :$port_gw_notel (D-notel: Telemetry:
 # shellcheck disable=SC2046
 start_dotnet gw-notel "$gc_gw_notel" dotnet "$gateway_dll" $(gateway_args "$port_gw_notel" gw-notel) \
   --Telemetry:Enabled=false
+log "starting the gateway with session-bound identity tokens :$port_gw_sbind (D-sbind: Support:IdentityTokenBinding=session)"
+# shellcheck disable=SC2046
+start_dotnet gw-sbind "$gc_gw_sbind" dotnet "$gateway_dll" $(gateway_args "$port_gw_sbind" gw-sbind) \
+  --Support:IdentityTokenBinding=session
 
 wait_http "http://127.0.0.1:$port_es/" "Elasticsearch stand-in" "$pid_essink"
 wait_http "http://127.0.0.1:$port_backend/" backend "$pid_backend"
@@ -246,9 +253,10 @@ wait_http "http://127.0.0.1:$port_gw/_gateway/health/ready" gateway "$pid_gw"
 wait_http "http://127.0.0.1:$port_gw_cold/_gateway/health/ready" "cold-cache gateway" "$pid_gw_cold"
 wait_http "http://127.0.0.1:$port_gw_nowal/_gateway/health/ready" "gateway without write-ahead" "$pid_gw_nowal"
 wait_http "http://127.0.0.1:$port_gw_notel/_gateway/health/ready" "gateway without telemetry" "$pid_gw_notel"
-for name in gw gw-cold gw-nowal gw-notel; do
+wait_http "http://127.0.0.1:$port_gw_sbind/_gateway/health/ready" "gateway with session-bound identity tokens" "$pid_gw_sbind"
+for name in gw gw-cold gw-nowal gw-notel gw-sbind; do
   port=$port_gw; [ "$name" = gw-cold ] && port=$port_gw_cold; [ "$name" = gw-nowal ] && port=$port_gw_nowal
-  [ "$name" = gw-notel ] && port=$port_gw_notel
+  [ "$name" = gw-notel ] && port=$port_gw_notel; [ "$name" = gw-sbind ] && port=$port_gw_sbind
   ready="$(curl -fsS -H "Authorization: Bearer $ops" "http://127.0.0.1:$port/_gateway/health/ready")"
   # Both gateways must read grants from this run's Redis, with invalidations heard.
   tr -d ' \n' <<<"$ready" | grep -q '"redis".*"reachable":true.*"invalidationsConnected":true' \
@@ -288,7 +296,7 @@ write_body='{"value":"bench"}'
 target_port() {
   case $1 in
     A) echo "$port_backend" ;; B) echo "$port_bare" ;;
-    C|D-basic|D-token|W) echo "$port_gw" ;; "D′") echo "$port_gw_cold" ;; W-off) echo "$port_gw_nowal" ;; D-notel) echo "$port_gw_notel" ;; C-flood) echo "$port_gw_flood" ;;
+    C|D-basic|D-token|W) echo "$port_gw" ;; "D′") echo "$port_gw_cold" ;; W-off) echo "$port_gw_nowal" ;; D-notel) echo "$port_gw_notel" ;; D-sbind) echo "$port_gw_sbind" ;; C-flood) echo "$port_gw_flood" ;;
   esac
 }
 # The write arms: another tenant, path, method and body (target_path's BYTES: the read arms' download size).
@@ -298,7 +306,7 @@ target_script() { case $1 in W|W-off) echo "$work/wrk-put.lua" ;; *) echo bench/
 is_write_arm() { case $1 in W|W-off) return 0 ;; *) return 1 ;; esac; }
 target_auth() {
   case $1 in
-    D-basic|"D′"|W|W-off|D-notel) echo "$basic" ;; D-token) echo "Bearer $session" ;; *) echo "" ;;
+    D-basic|"D′"|W|W-off|D-notel|D-sbind) echo "$basic" ;; D-token) echo "Bearer $session" ;; *) echo "" ;;
   esac
 }
 target_procs() {
@@ -310,13 +318,14 @@ target_procs() {
     W) echo "proxy=$pid_gw backend=$pid_backend redis=$pid_redis" ;;
     W-off) echo "proxy=$pid_gw_nowal backend=$pid_backend redis=$pid_redis" ;;
     D-notel) echo "proxy=$pid_gw_notel backend=$pid_backend redis=$pid_redis" ;;
+    D-sbind) echo "proxy=$pid_gw_sbind backend=$pid_backend redis=$pid_redis" ;;
     C-flood) echo "proxy=$pid_gw_flood backend=$pid_backend redis=$pid_redis" ;;
   esac
 }
 gc_port_of_pid() {
   case $1 in
     "$pid_backend") echo "$gc_backend" ;; "$pid_bare") echo "$gc_bare" ;;
-    "$pid_gw") echo "$gc_gw" ;; "$pid_gw_cold") echo "$gc_gw_cold" ;; "$pid_gw_nowal") echo "$gc_gw_nowal" ;; "$pid_gw_notel") echo "$gc_gw_notel" ;; "${pid_gw_flood:-none}") echo "$gc_gw_flood" ;; *) echo "" ;;
+    "$pid_gw") echo "$gc_gw" ;; "$pid_gw_cold") echo "$gc_gw_cold" ;; "$pid_gw_nowal") echo "$gc_gw_nowal" ;; "$pid_gw_notel") echo "$gc_gw_notel" ;; "$pid_gw_sbind") echo "$gc_gw_sbind" ;; "${pid_gw_flood:-none}") echo "$gc_gw_flood" ;; *) echo "" ;;
   esac
 }
 
@@ -564,7 +573,7 @@ fi
 
 # --- audit: did the pipeline keep up? ----------------------------------------------------------------
 audit_summary=""
-for gw in "gw:$port_gw" "gw-cold:$port_gw_cold" "gw-nowal:$port_gw_nowal" "gw-notel:$port_gw_notel"; do
+for gw in "gw:$port_gw" "gw-cold:$port_gw_cold" "gw-nowal:$port_gw_nowal" "gw-notel:$port_gw_notel" "gw-sbind:$port_gw_sbind"; do
   name=${gw%%:*}; port=${gw#*:}
   health=$(curl -fsS -H "Authorization: Bearer $ops" "http://127.0.0.1:$port/_gateway/health/ready" || echo '{}')
   [ "$name" = gw ] && echo "$health" >"$work/health-gw.json"
@@ -573,7 +582,7 @@ for gw in "gw:$port_gw" "gw-cold:$port_gw_cold" "gw-nowal:$port_gw_nowal" "gw-no
   audit_summary+="$name: $line; "
 done
 log "Elasticsearch stand-in received: $(curl -fsS "http://127.0.0.1:$port_es/_bench/count")"
-for name in gw gw-cold gw-nowal gw-notel; do
+for name in gw gw-cold gw-nowal gw-notel gw-sbind; do
   warnings="$(cat "$work/logs-$name"/gateway-*.log 2>/dev/null | grep -E '\[(WRN|ERR|FTL)\]' | grep -v -e 'SigningKeyPem' -e 'RequestCanceled' | tail -n 20 || true)"
   [ -z "$warnings" ] || { log "warnings of $name (last 20):"; echo "$warnings" >&2; }
 done
@@ -646,7 +655,7 @@ import json, statistics, sys
 runs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 rows = {}
 for r in runs:
-    if r["kind"] == "load" and r["target"] in ("D-basic", "D-notel"):
+    if r["kind"] == "load" and r["target"] in ("D-basic", "D-notel", "D-sbind"):
         w = r["wrk"]
         rps = w["requests"] / (w["duration_us"] / 1e6)
         cpu = r["procs"]["proxy"]["cpu_ticks"] / r["clk_tck"] * 1e6 / w["requests"] if w["requests"] else None
@@ -668,6 +677,23 @@ for p, c in sorted({(k[0], k[1]) for k in rows}):
     print(f"| {p} | {c} | {dr:,.0f} | {nr:,.0f} | {dr / nr:.3f} | {med(d, 1):.2f} | {med(n, 1):.2f} | {med(d, 2) or 0:.0f} | {med(n, 2) or 0:.0f} |")
 if ratios:
     print(f"\nMedian D-basic/D-notel over the cases: {statistics.median(ratios):.3f} (telemetry costs {1 - statistics.median(ratios):.1%} of D's RPS).")
+print("\n## Request-bound identity token cost (D-basic: Support:IdentityTokenBinding=request, the default; D-sbind: session)\n")
+print("| payload | conns | D-basic req/s | D-sbind req/s | D-basic/D-sbind | D-basic CPU µs/req | D-sbind CPU µs/req | D-basic alloc/req | D-sbind alloc/req |")
+print("|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+allocs = {}
+for r in runs:
+    if r["kind"] == "load" and r["target"] in ("D-basic", "D-sbind"):
+        pr = r["procs"]["proxy"]
+        a = pr["alloc_after"] - pr["alloc_before"] if isinstance(pr.get("alloc_after"), int) and isinstance(pr.get("alloc_before"), int) else None
+        if a is not None and r["wrk"]["requests"]:
+            allocs.setdefault((r["bytes"], r["connections"], r["target"]), []).append(a / r["wrk"]["requests"])
+for p, c in sorted({(k[0], k[1]) for k in rows}):
+    d, b = rows.get((p, c, "D-basic"), []), rows.get((p, c, "D-sbind"), [])
+    if not d or not b:
+        continue
+    da, ba = allocs.get((p, c, "D-basic")), allocs.get((p, c, "D-sbind"))
+    fa = lambda xs: f"{statistics.median(xs):,.0f} B" if xs else "—"
+    print(f"| {p} | {c} | {med(d, 0):,.0f} | {med(b, 0):,.0f} | {med(d, 0) / med(b, 0):.3f} | {med(d, 2) or 0:.0f} | {med(b, 2) or 0:.0f} | {fa(da)} | {fa(ba)} |")
 EOF
 cp "bench/results/$stamp.md" bench/results/latest.md
 log "results: bench/results/$stamp.json, bench/results/$stamp.md, bench/results/latest.md"
