@@ -126,7 +126,7 @@ internal abstract class UiPageModel : GatewayPageModel
 
     /// <summary>Runs a store read; a grant store that cannot answer gives null and <see cref="PageMessage.StoreUnavailable"/>.</summary>
     protected async Task<T?> TryStoreAsync<T>(Func<CancellationToken, Task<T>> call)
-        where T : class
+        where T : class?
     {
         try
         {
