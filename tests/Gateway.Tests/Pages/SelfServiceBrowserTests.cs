@@ -125,6 +125,25 @@ public sealed class SelfServiceBrowserTests(SupportPagesEnvironment env, Browser
     }
 
     [Fact]
+    public async Task SessionsList_RefreshesItself_WhenANewSessionStarts()
+    {
+        await env.Api.JsonAsync(HttpMethod.Post, "/_gateway/tenants/acme/support/grants", env.John, new { }, 201);
+        browser.GoTo(Url("/_gateway/ui/signin"));
+        SignInAs("ann");
+        browser.GoTo(Url("/_gateway/ui/sessions"));
+        var page = browser.Driver.FindElement(By.TagName("html"));
+        var before = browser.Driver.FindElements(By.CssSelector("tr[data-session]")).Select(r => r.GetAttribute("data-session")).ToHashSet();
+
+        using var jillClient = env.Gateway.Client("acme.localhost");
+        _ = await LoginAsync(jillClient, "jill$", JillPassword);
+
+        // The same-origin script (allowed by the page's CSP) swaps in the new list: no navigation.
+        var added = browser.WaitFor(d => d.FindElements(By.CssSelector("tr[data-session]")).FirstOrDefault(r => !before.Contains(r.GetAttribute("data-session"))), TimeSpan.FromSeconds(20));
+        Assert.Contains("ann", added!.Text, StringComparison.Ordinal); // jill$ acts as the designated admin
+        Assert.Equal(page, browser.Driver.FindElement(By.TagName("html"))); // still the same document
+    }
+
+    [Fact]
     public async Task Ann_SeesTheTenantsWebhookEndpoints()
     {
         var created = await env.Api.JsonAsync(HttpMethod.Post, "/_gateway/tenants/acme/support/webhooks", env.Ann,

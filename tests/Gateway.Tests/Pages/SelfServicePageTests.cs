@@ -211,6 +211,53 @@ public sealed class SelfServicePageTests(SupportPagesEnvironment env) : IClassFi
         Assert.False(session.SignedIn);
     }
 
+    [Theory]
+    [InlineData("ann", "/_gateway/ui/")]
+    [InlineData("ann", "/_gateway/ui/grants")]
+    [InlineData("ann", "/_gateway/ui/sessions")]
+    [InlineData("ann", "/_gateway/ui/notifications")]
+    [InlineData("olivia", "/_gateway/ui/platform")]
+    [InlineData("olivia", "/_gateway/ui/platform/explain?explain=1&Input.Tenant=acme&Input.Method=GET&Input.Path=%2Fapi%2Forders&Input.Isolation=none")]
+    public async Task EveryPage_HasTheStrictPolicy_NoInlineScriptOrStyle_AndALabelForEveryInput(string user, string path)
+    {
+        var session = await new PageSession(_acme).SignInAsync(user);
+
+        using var response = await session.GetAsync(path);
+        var html = await response.Content.ReadAsStringAsync();
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(UiPolicy, response.Headers.GetValues("Content-Security-Policy").Single());
+        Assert.Equal("DENY", response.Headers.GetValues("X-Frame-Options").Single());
+        Assert.Contains("no-store", response.Headers.CacheControl!.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain("style=", html, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("<style", html, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotMatch("<[a-zA-Z][^>]*\\son[a-z]+\\s*=", html); // no event-handler attributes
+        foreach (System.Text.RegularExpressions.Match script in System.Text.RegularExpressions.Regex.Matches(html, "<script[^>]*>"))
+        {
+            Assert.Contains("src=\"/_gateway/assets/", script.Value, StringComparison.Ordinal);
+        }
+
+        foreach (System.Text.RegularExpressions.Match field in System.Text.RegularExpressions.Regex.Matches(html, "<(input|select)(?![^>]*type=\"hidden\")[^>]*>"))
+        {
+            var id = System.Text.RegularExpressions.Regex.Match(field.Value, "id=\"([^\"]+)\"");
+            Assert.True(id.Success, "an input without an id: " + field.Value);
+            Assert.Contains($"<label for=\"{id.Groups[1].Value}\"", html, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task UnknownSession_IsA404Page_AndAGarbageIdToo()
+    {
+        var ann = await new PageSession(_acme).SignInAsync("ann");
+
+        foreach (var id in new[] { "s_00000000000000000000000000000000", "..%2F..%2Fetc" })
+        {
+            using var response = await ann.GetAsync("/_gateway/ui/sessions/" + id);
+            Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+            Assert.Contains("No such session", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+    }
+
     private async Task<bool> ActiveAsync()
     {
         var status = await env.Api.JsonAsync(HttpMethod.Get, "/_gateway/tenants/acme/support/status", env.Ann);
