@@ -54,6 +54,8 @@ internal static class SupportPagesExtensions
     public static void MapSupportPages(this WebApplication app, RouteGroupBuilder gateway)
     {
         gateway.MapGet("/assets/{name}", GatewayAssets.Serve);
+        // The <support-access> web component for tenant apps' own pages (same origin through the gateway).
+        gateway.MapGet("/ui/embed/support-access.js", (HttpContext http) => GatewayAssets.Serve("support-access.js", http));
         app.MapRazorPages().Add(endpoint =>
         {
             if (endpoint is RouteEndpointBuilder route)

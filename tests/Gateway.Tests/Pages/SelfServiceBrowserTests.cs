@@ -195,6 +195,32 @@ public sealed class SelfServiceBrowserTests(SupportPagesEnvironment env, Browser
         Assert.Equal("platform-override-disabled", status.GetProperty("inactiveReason").GetString());
     }
 
+    [Fact]
+    public async Task SupportAccessComponent_InTheSampleAppsHeader_EnablesAndDisablesSupport()
+    {
+        browser.GoTo(Url("/"));
+        var component = browser.Driver.FindElement(By.TagName("support-access"));
+        // No token given: it links to the gateway's pages.
+        browser.WaitFor(_ => component.GetShadowRoot().FindElement(By.CssSelector("a")).Text == "Manage");
+
+        // The host app gives its signed-in user's token (here: john's, as the app would).
+        ((IJavaScriptExecutor)browser.Driver).ExecuteScript("arguments[0].setAttribute('token', arguments[1]);", component, env.John);
+        var state = browser.WaitFor(_ => component.GetShadowRoot().FindElement(By.CssSelector("[data-state]")));
+        Assert.Equal("inactive", state.GetAttribute("data-state"));
+        component.GetShadowRoot().FindElement(By.CssSelector("button")).Click();
+
+        browser.WaitFor(_ => component.GetShadowRoot().FindElement(By.CssSelector("[data-state]")).GetAttribute("data-state") == "active");
+        var status = await env.Api.JsonAsync(HttpMethod.Get, "/_gateway/tenants/acme/support/status", env.Ann);
+        Assert.True(status.GetProperty("active").GetBoolean());
+        Assert.Equal("Disable support", component.GetShadowRoot().FindElement(By.CssSelector("button")).Text);
+        browser.Screenshot("pages-embed");
+
+        component.GetShadowRoot().FindElement(By.CssSelector("button")).Click();
+        browser.WaitFor(_ => component.GetShadowRoot().FindElement(By.CssSelector("[data-state]")).GetAttribute("data-state") == "inactive");
+        status = await env.Api.JsonAsync(HttpMethod.Get, "/_gateway/tenants/acme/support/status", env.Ann);
+        Assert.False(status.GetProperty("active").GetBoolean());
+    }
+
     private IWebElement Status() => browser.Driver.FindElement(By.CssSelector("[data-support-status] [data-state]"));
 
     /// <summary>Picks an option of a select element as a user does: by clicking it.</summary>
