@@ -14,6 +14,7 @@ internal static class Home
     private static ContentHttpResult Page(SampleAppOptions options)
     {
         var name = HtmlEncoder.Default.Encode(options.Name);
+        var token = options.SupportAccessToken is { } t ? $" token=\"{HtmlEncoder.Default.Encode(t)}\"" : "";
         var html = $"""
             <!DOCTYPE html>
             <html lang="en">
@@ -21,8 +22,10 @@ internal static class Home
             <meta charset="utf-8">
             <meta name="viewport" content="width=device-width, initial-scale=1">
             <title>Sample tenant app: {name}</title>
+            <script src="/_gateway/ui/embed/support-access.js" defer></script>
             </head>
             <body>
+            <header><support-access tenant="{name}"{token}></support-access></header>
             <h1>Sample tenant app: {name}</h1>
             <p>A backend behind the support-session gateway.</p>
             <ul>

@@ -8,4 +8,10 @@ public sealed record SampleAppOptions
 
     /// <summary>Kestrel listen URLs; port 0 picks a free port (read it back from <c>app.Urls</c> after start).</summary>
     public string[] Urls { get; init; } = ["http://127.0.0.1:0"];
+
+    /// <summary>
+    /// A management token for the <c>&lt;support-access&gt;</c> component in the home page's header (a
+    /// real app gives its signed-in user's token); null: the component links to the gateway's pages.
+    /// </summary>
+    public string? SupportAccessToken { get; init; }
 }

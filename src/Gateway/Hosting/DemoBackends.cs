@@ -19,6 +19,12 @@ internal sealed class DemoOptions
     /// container whose port the host publishes on 127.0.0.1. Never in production.
     /// </summary>
     public bool AllowNonLoopback { get; init; }
+
+    /// <summary>
+    /// Sample app name → a management token (from the <c>token</c> verb) its home page gives the
+    /// <c>&lt;support-access&gt;</c> web component in its header. Absent: the component links to the pages.
+    /// </summary>
+    public Dictionary<string, string> SupportAccessTokens { get; init; } = new(StringComparer.Ordinal);
 }
 
 internal sealed class DemoOptionsValidator(IConfiguration configuration) : IValidateOptions<DemoOptions>
@@ -67,7 +73,7 @@ internal sealed partial class DemoBackendsService(IOptions<DemoOptions> options,
 
         foreach (var (name, url) in options.Value.SampleApps)
         {
-            var app = SampleApp.Create(new SampleAppOptions { Name = name, Urls = [url] });
+            var app = SampleApp.Create(new SampleAppOptions { Name = name, Urls = [url], SupportAccessToken = options.Value.SupportAccessTokens.GetValueOrDefault(name) });
             await app.StartAsync(cancellationToken);
             _apps.Add(app);
             LogStarted(logger, name, url);

@@ -1,6 +1,7 @@
 using System.Collections.Frozen;
 using System.Security.Cryptography;
 using Microsoft.AspNetCore.DataProtection;
+using Gateway.Pages.Ui;
 using Microsoft.AspNetCore.Routing.Matching;
 
 namespace Gateway.Pages;
@@ -33,7 +34,8 @@ internal static class SupportPagesExtensions
             // The gateway's own cookie, sent only to its pages: it must not reach (or clash with) a
             // tenant app's antiforgery cookie on the same host.
             options.Cookie.Name = "sgw_antiforgery";
-            options.Cookie.Path = "/_gateway/support";
+            // The support pages and the self-service pages (/_gateway/ui) share it.
+            options.Cookie.Path = "/_gateway";
             options.Cookie.SameSite = SameSiteMode.Strict;
             options.Cookie.SecurePolicy = CookieSecurePolicy.SameAsRequest;
             options.FormFieldName = "__sgw_af";
@@ -44,6 +46,7 @@ internal static class SupportPagesExtensions
         // with "the form expired" (see docs/design.md).
         services.AddDataProtection().UseEphemeralDataProtectionProvider().SetApplicationName("support-gateway");
         services.AddSingleton<MatcherPolicy, SupportPageMatcherPolicy>();
+        services.AddPageSignIn();
         return services;
     }
 
@@ -51,6 +54,8 @@ internal static class SupportPagesExtensions
     public static void MapSupportPages(this WebApplication app, RouteGroupBuilder gateway)
     {
         gateway.MapGet("/assets/{name}", GatewayAssets.Serve);
+        // The <support-access> web component for tenant apps' own pages (same origin through the gateway).
+        gateway.MapGet("/ui/embed/support-access.js", (HttpContext http) => GatewayAssets.Serve("support-access.js", http));
         app.MapRazorPages().Add(endpoint =>
         {
             if (endpoint is RouteEndpointBuilder route)
@@ -113,7 +118,7 @@ internal sealed class SupportPageMatcherPolicy : MatcherPolicy, IEndpointSelecto
     }
 }
 
-/// <summary>The stylesheets of the pages and the support banner, embedded in the binary.</summary>
+/// <summary>The stylesheets of the pages and the support banner, and the pages' script files, embedded in the binary.</summary>
 internal static class GatewayAssets
 {
     private static readonly FrozenDictionary<string, (byte[] Bytes, string ETag)> Files = Load();
@@ -133,7 +138,7 @@ internal static class GatewayAssets
             return Results.StatusCode(StatusCodes.Status304NotModified);
         }
 
-        return Results.Bytes(file.Bytes, "text/css; charset=utf-8");
+        return Results.Bytes(file.Bytes, name.EndsWith(".js", StringComparison.Ordinal) ? "text/javascript; charset=utf-8" : "text/css; charset=utf-8");
     }
 
     private static FrozenDictionary<string, (byte[] Bytes, string ETag)> Load()

@@ -134,11 +134,25 @@ internal static partial class SessionEndpoints
     /// the session at once and keeps retrying (202); other instances follow when it lands.
     /// </summary>
     private static async Task<Results<NoContent, Accepted<SessionEndedView>, GatewayProblem>> EndAsync(
+        string tenant, string id, ManagementCaller caller, ISessionStore store, SessionTracker sessions, IAuditSink audit, TimeProvider time, CancellationToken cancellationToken) =>
+        await EndNowAsync(tenant, id, caller, store, sessions, audit, time, cancellationToken) switch
+        {
+            SessionEndNow.NotFound => GatewayProblem.Create(ProblemCode.SessionNotFound),
+            SessionEndNow.Pending => TypedResults.Accepted($"/_gateway/tenants/{tenant}/support/sessions/{id}", new SessionEndedView(id, tenant, "ending", SessionEndReasons.EndedByAdmin, Pending: true)),
+            _ => TypedResults.NoContent(),
+        };
+
+    /// <summary>
+    /// A tenant admin ends a session now (the endpoint and the Sessions page). Like every action
+    /// that reduces access it always succeeds for the caller: when the store cannot record the end
+    /// now, this instance refuses the session at once and keeps retrying (pending).
+    /// </summary>
+    internal static async Task<SessionEndNow> EndNowAsync(
         string tenant, string id, ManagementCaller caller, ISessionStore store, SessionTracker sessions, IAuditSink audit, TimeProvider time, CancellationToken cancellationToken)
     {
         if (!IsSessionId(id))
         {
-            return GatewayProblem.Create(ProblemCode.SessionNotFound);
+            return SessionEndNow.NotFound;
         }
 
         SupportSessionRecord? record;
@@ -147,12 +161,12 @@ internal static partial class SessionEndpoints
             record = await store.GetAsync(tenant, id, cancellationToken);
             if (record is null)
             {
-                return GatewayProblem.Create(ProblemCode.SessionNotFound);
+                return SessionEndNow.NotFound;
             }
 
             if (!record.IsActive)
             {
-                return TypedResults.NoContent();
+                return SessionEndNow.AlreadyEnded;
             }
         }
         catch (Grants.GrantStoreUnavailableException)
@@ -176,9 +190,7 @@ internal static partial class SessionEndpoints
             SessionId = id,
             Details = new Dictionary<string, string?> { ["supportUser"] = record?.SupportUser, ["reason"] = SessionEndReasons.EndedByAdmin },
         });
-        return ended
-            ? TypedResults.NoContent()
-            : TypedResults.Accepted($"/_gateway/tenants/{tenant}/support/sessions/{id}", new SessionEndedView(id, tenant, "ending", SessionEndReasons.EndedByAdmin, Pending: true));
+        return ended ? SessionEndNow.Ended : SessionEndNow.Pending;
     }
 
     private static string FromAccept(string accept) =>
@@ -235,4 +247,15 @@ internal static partial class SessionEndpoints
 
     [GeneratedRegex("^[A-Za-z0-9_-]{8,64}$", RegexOptions.CultureInvariant)]
     private static partial Regex SessionIdPattern();
+}
+
+/// <summary>What ending a session now did.</summary>
+internal enum SessionEndNow
+{
+    NotFound,
+    AlreadyEnded,
+    Ended,
+
+    /// <summary>Refused on this instance at once; the store records the end on a retry.</summary>
+    Pending,
 }

@@ -52,7 +52,7 @@ public sealed class SignInPageTests(SupportPagesEnvironment env) : IClassFixture
         Assert.DoesNotContain("style=", html, StringComparison.OrdinalIgnoreCase);
         // The antiforgery cookie is the gateway's own, sent to its pages only, never to the tenant app.
         var antiforgery = response.Headers.GetValues("Set-Cookie").Single(c => c.StartsWith("sgw_antiforgery=", StringComparison.Ordinal));
-        Assert.Contains("path=/_gateway/support", antiforgery, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("path=/_gateway;", antiforgery, StringComparison.OrdinalIgnoreCase);
     }
 
     [Fact]

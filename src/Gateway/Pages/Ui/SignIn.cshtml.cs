@@ -1,0 +1,80 @@
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Mvc;
+
+namespace Gateway.Pages.Ui;
+
+/// <summary>
+/// <c>/_gateway/ui/signin</c>: the DEMO sign-in of the self-service pages. One button per demo user
+/// of this host's tenant and the platform admin; no password. Refused with a page when
+/// <c>Gateway:Production</c> is true: sign-in for the pages through the organisation's OIDC
+/// provider is not built yet, and a passwordless button must never reach production.
+/// </summary>
+internal sealed partial class SignInModel(IConfiguration configuration, ILogger<SignInModel> logger) : UiPageModel
+{
+    [BindProperty(SupportsGet = true)]
+    public string? ReturnUrl { get; set; }
+
+    public bool Production => configuration.GetValue<bool>("Gateway:Production");
+
+    public IReadOnlyList<PageUser> Users { get; private set; } = [];
+
+    public IActionResult OnGet()
+    {
+        Users = DemoPageUsers.For(Tenant);
+        ReturnUrl = Next(ReturnUrl);
+        return Production ? PageWithStatus(StatusCodes.Status403Forbidden) : Page();
+    }
+
+    public async Task<IActionResult> OnPostAsync(string? user)
+    {
+        OnGet();
+        if (!await ValidFormAsync())
+        {
+            return Page();
+        }
+
+        if (Production)
+        {
+            return PageWithStatus(StatusCodes.Status403Forbidden);
+        }
+
+        if (Users.FirstOrDefault(u => u.Name == user) is not { } chosen)
+        {
+            Failure = new PageMessage("Unknown demo user", "Choose one of the users listed below.");
+            return PageWithStatus(StatusCodes.Status400BadRequest);
+        }
+
+        await HttpContext.SignInAsync(PageSignIn.Scheme, PageSignIn.Principal(chosen));
+        LogDemoSignIn(logger, chosen.Name, chosen.Role, Tenant ?? "(none)");
+        var next = ReturnUrl == PageSignIn.BasePath + "/" && chosen.IsPlatformAdmin ? PageSignIn.BasePath + "/platform" : ReturnUrl!;
+        return SeeOther(next);
+    }
+
+    /// <summary>A page of <c>/_gateway/ui</c> on this host (no open redirect, no loop back to sign-in), else the start page.</summary>
+    private string Next(string? candidate) =>
+        ReturnUrls.IsSafe(candidate, Url.IsLocalUrl)
+        && candidate!.StartsWith(PageSignIn.BasePath + "/", StringComparison.Ordinal)
+        && !candidate.StartsWith(PageSignIn.SignInPath, StringComparison.Ordinal)
+            ? candidate
+            : PageSignIn.BasePath + "/";
+
+    [LoggerMessage(EventId = 1650, Level = LogLevel.Information, Message = "Demo page sign-in as {User} ({Role}) on tenant host {Tenant}")]
+    private static partial void LogDemoSignIn(ILogger logger, string user, string role, string tenant);
+}
+
+/// <summary><c>POST /_gateway/ui/signout</c>: forgets the page cookie and shows the sign-in page.</summary>
+internal sealed class SignOutModel : UiPageModel
+{
+    public IActionResult OnGet() => SeeOther(PageSignIn.SignInPath);
+
+    public async Task<IActionResult> OnPostAsync()
+    {
+        if (!await ValidFormAsync())
+        {
+            return SeeOther(PageSignIn.SignInPath);
+        }
+
+        await HttpContext.SignOutAsync(PageSignIn.Scheme);
+        return SeeOther(PageSignIn.SignInPath);
+    }
+}
