@@ -64,6 +64,32 @@ public sealed class TrustedProxyTests : IAsyncLifetime
         Assert.Equal("jill", Header(echo, "X-Gateway-Support-User"));
     }
 
+    [Fact]
+    public async Task TheDemoPageSignIn_AnswersOnlyClientsOnThisMachine_UnlessTheDemoAllowsOthers()
+    {
+        await using var gateway = await StartAsync("--Gateway:ForwardedHeaders:KnownProxies:0=127.0.0.1");
+        using var client = gateway.Client("acme.localhost");
+
+        using var remote = new HttpRequestMessage(HttpMethod.Get, "/_gateway/ui/signin");
+        remote.Headers.TryAddWithoutValidation("X-Forwarded-For", "203.0.113.7");
+        using var refused = await client.SendAsync(remote);
+        var html = await refused.Content.ReadAsStringAsync();
+        Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
+        Assert.Contains("Demo sign-in is only for this machine", html, StringComparison.Ordinal);
+        Assert.DoesNotContain("Sign in as", html, StringComparison.Ordinal);
+
+        using var local = await client.GetAsync("/_gateway/ui/signin");
+        Assert.Equal(HttpStatusCode.OK, local.StatusCode);
+        Assert.Contains("Sign in as john", await local.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+
+        await using var demo = await StartAsync("--Gateway:ForwardedHeaders:KnownProxies:0=127.0.0.1", "--Gateway:Demo:AllowNonLoopback=true");
+        using var demoClient = demo.Client("acme.localhost");
+        using var allowed = new HttpRequestMessage(HttpMethod.Get, "/_gateway/ui/signin");
+        allowed.Headers.TryAddWithoutValidation("X-Forwarded-For", "203.0.113.7");
+        using var offered = await demoClient.SendAsync(allowed);
+        Assert.Equal(HttpStatusCode.OK, offered.StatusCode);
+    }
+
     private Task<GatewayHost> StartAsync(params string[] args) =>
         GatewayHost.StartAsync(new Dictionary<string, Uri> { ["acme"] = _backend.Address, ["globex"] = _backend.Address }, args);
 }

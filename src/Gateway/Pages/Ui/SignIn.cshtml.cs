@@ -16,13 +16,26 @@ internal sealed partial class SignInModel(IConfiguration configuration, ILogger<
 
     public bool Production => configuration.GetValue<bool>("Gateway:Production");
 
+    /// <summary>
+    /// Like the rest of the demo material, the password-less sign-in answers only a client on this
+    /// machine (the client behind a trusted proxy counts), unless <c>Gateway:Demo:AllowNonLoopback</c>
+    /// (the compose demo) says otherwise: a demo left listening on a public address gives nobody a
+    /// tenant admin's page.
+    /// </summary>
+    public bool FromElsewhere =>
+        !(HttpContext.Connection.RemoteIpAddress is { } client && System.Net.IPAddress.IsLoopback(client.IsIPv4MappedToIPv6 ? client.MapToIPv4() : client))
+        && !configuration.GetValue<bool>("Gateway:Demo:AllowNonLoopback");
+
+    /// <summary>True when the demo sign-in is not offered to this request.</summary>
+    public bool DemoRefused => Production || FromElsewhere;
+
     public IReadOnlyList<PageUser> Users { get; private set; } = [];
 
     public IActionResult OnGet()
     {
         Users = DemoPageUsers.For(Tenant);
         ReturnUrl = Next(ReturnUrl);
-        return Production ? PageWithStatus(StatusCodes.Status403Forbidden) : Page();
+        return DemoRefused ? PageWithStatus(StatusCodes.Status403Forbidden) : Page();
     }
 
     public async Task<IActionResult> OnPostAsync(string? user)
@@ -33,7 +46,7 @@ internal sealed partial class SignInModel(IConfiguration configuration, ILogger<
             return Page();
         }
 
-        if (Production)
+        if (DemoRefused)
         {
             return PageWithStatus(StatusCodes.Status403Forbidden);
         }
