@@ -11,10 +11,14 @@ internal static class Home
         return routes;
     }
 
-    private static ContentHttpResult Page(SampleAppOptions options)
+    private static ContentHttpResult Page(HttpRequest request, SampleAppOptions options)
     {
         var name = HtmlEncoder.Default.Encode(options.Name);
-        var token = options.SupportAccessToken is { } t ? $" token=\"{HtmlEncoder.Default.Encode(t)}\"" : "";
+        // A support engineer acting as a user must not be handed that user's management token: with it,
+        // support could grant itself access. The gateway sets X-Gateway-Support-User on support calls only
+        // (and strips it from everyone else), so the page leaves the token out for them.
+        var supportSession = request.Headers.ContainsKey("X-Gateway-Support-User");
+        var token = options.SupportAccessToken is { } t && !supportSession ? $" token=\"{HtmlEncoder.Default.Encode(t)}\"" : "";
         var html = $"""
             <!DOCTYPE html>
             <html lang="en">

@@ -22,9 +22,9 @@ internal sealed class SampleBackend : IAsyncDisposable
 
     public SampleAppHits Hits => _app.Services.GetRequiredService<SampleAppHits>();
 
-    public static async Task<SampleBackend> StartAsync(string name)
+    public static async Task<SampleBackend> StartAsync(string name, string? supportAccessToken = null)
     {
-        var app = SampleApp.Create(new SampleAppOptions { Name = name, Urls = ["http://127.0.0.1:0"] });
+        var app = SampleApp.Create(new SampleAppOptions { Name = name, Urls = ["http://127.0.0.1:0"], SupportAccessToken = supportAccessToken });
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
         return new SampleBackend(app, new Uri(address + "/"));
