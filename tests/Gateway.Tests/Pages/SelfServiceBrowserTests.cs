@@ -191,6 +191,10 @@ public sealed class SelfServiceBrowserTests(SupportPagesEnvironment env, Browser
         Assert.Contains("disabled", browser.Driver.FindElement(By.CssSelector("[data-tenant=globex]")).Text, StringComparison.Ordinal);
         browser.Screenshot("pages-platform");
 
+        browser.GoTo(Url("/_gateway/ui/platform/sessions"));
+        browser.WaitFor(d => d.FindElement(By.CssSelector("h1")).Text == "All support sessions");
+        browser.Screenshot("pages-platform-sessions");
+
         var status = await env.Api.JsonAsync(HttpMethod.Get, "/_gateway/tenants/globex/support/status", env.Olivia);
         Assert.Equal("platform-override-disabled", status.GetProperty("inactiveReason").GetString());
     }

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Security.Cryptography;
 using Gateway.Tests.Infrastructure;
+using static Gateway.Tests.Infrastructure.SupportClient;
 
 namespace Gateway.Tests.Pages;
 
@@ -86,17 +87,51 @@ public sealed class SelfServicePageTests(SupportPagesEnvironment env) : IClassFi
     }
 
     [Fact]
+    public async Task PlatformSessions_ListEveryTenantsSessions_AndFilterThem()
+    {
+        await env.Api.JsonAsync(HttpMethod.Post, "/_gateway/tenants/acme/support/grants", env.John, new { }, 201);
+        await env.Api.JsonAsync(HttpMethod.Post, "/_gateway/tenants/globex/support/grants", env.Gina, new { }, 201);
+        using (var globex = env.Gateway.Client("globex.localhost"))
+        {
+            await EchoAsync(globex, Basic("sam$gina", SamPassword));
+        }
+
+        await EchoAsync(_acme, Basic("jill$john", JillPassword));
+        var olivia = await new PageSession(_acme).SignInAsync("olivia");
+
+        using var all = await olivia.GetAsync("/_gateway/ui/platform/sessions");
+        var html = await all.Content.ReadAsStringAsync();
+        Assert.Equal(HttpStatusCode.OK, all.StatusCode);
+        Assert.Contains("data-tenant=\"acme\"", html, StringComparison.Ordinal);
+        Assert.Contains("data-tenant=\"globex\"", html, StringComparison.Ordinal);
+
+        using var onlyGlobex = await olivia.GetAsync("/_gateway/ui/platform/sessions?tenant=globex&status=active&supportUser=sam");
+        html = await onlyGlobex.Content.ReadAsStringAsync();
+        Assert.Contains("data-tenant=\"globex\"", html, StringComparison.Ordinal);
+        Assert.DoesNotContain("data-tenant=\"acme\"", html, StringComparison.Ordinal);
+
+        using var nobody = await olivia.GetAsync("/_gateway/ui/platform/sessions?supportUser=nobody");
+        Assert.Contains("No support sessions match.", await nobody.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+
+        using var bad = await olivia.GetAsync("/_gateway/ui/platform/sessions?tenant=initech");
+        Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+        Assert.Contains("Check the filters", await bad.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+
+        await env.Api.JsonAsync(HttpMethod.Delete, "/_gateway/tenants/globex/support/grants", env.Gina);
+    }
+
+    [Fact]
     public async Task TenantUser_GetsAReadable403_OnTheAdminPages()
     {
         var john = await new PageSession(_acme).SignInAsync("john");
 
-        foreach (var page in new[] { "/_gateway/ui/sessions", "/_gateway/ui/notifications", "/_gateway/ui/platform" })
+        foreach (var page in new[] { "/_gateway/ui/sessions", "/_gateway/ui/notifications", "/_gateway/ui/platform", "/_gateway/ui/platform/sessions" })
         {
             using var response = await john.GetAsync(page);
             var html = await response.Content.ReadAsStringAsync();
 
             Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
-            Assert.Contains(page.EndsWith("platform", StringComparison.Ordinal) ? "For platform admins only" : "For tenant admins only", html, StringComparison.Ordinal);
+            Assert.Contains(page.Contains("/platform", StringComparison.Ordinal) ? "For platform admins only" : "For tenant admins only", html, StringComparison.Ordinal);
             Assert.Contains("management.forbidden", html, StringComparison.Ordinal);
             Assert.Equal(UiPolicy, response.Headers.GetValues("Content-Security-Policy").Single());
         }
@@ -127,6 +162,64 @@ public sealed class SelfServicePageTests(SupportPagesEnvironment env) : IClassFi
         var html = await page.Content.ReadAsStringAsync();
         Assert.Contains("data-state=\"active\"", html, StringComparison.Ordinal);
         Assert.Contains("Support access is enabled.", await (await john.GetAsync("/_gateway/ui/?done=enabled")).Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AnAdmin_EnablesSupportForAUser_NamedAsGrantor_WhileATenantUserIsNotOfferedTheField()
+    {
+        var ann = await new PageSession(_acme).SignInAsync("ann");
+        using (var page = await ann.GetAsync("/_gateway/ui/"))
+        {
+            Assert.Contains("name=\"Input.Grantor\"", await page.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+
+        using var response = await ann.PostFormAsync("/_gateway/ui?handler=Enable", "/_gateway/ui/", new()
+        {
+            ["Input.Grantor"] = "john",
+            ["Input.DurationHours"] = "2",
+            ["Input.DenyData"] = "true",
+            ["Input.DenyConfig"] = "true",
+        });
+
+        Assert.Equal(HttpStatusCode.SeeOther, response.StatusCode);
+        var grants = await env.Api.JsonAsync(HttpMethod.Get, "/_gateway/tenants/acme/support/grants", env.Ann);
+        var grant = grants.GetProperty("grants").EnumerateArray().Single();
+        Assert.Equal("ann", grant.GetProperty("createdBy").GetString());
+        Assert.Equal("john", grant.GetProperty("grantor").GetString());
+
+        var john = await new PageSession(_acme).SignInAsync("john");
+        using var johns = await john.GetAsync("/_gateway/ui/");
+        Assert.DoesNotContain("Input.Grantor", await johns.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task TheIsolationBoxes_StartAsThePlatformsDefaults()
+    {
+        var john = await new PageSession(_acme).SignInAsync("john");
+        static bool Checked(string html, string name) =>
+            System.Text.RegularExpressions.Regex.Matches(html, "<input[^>]*>", System.Text.RegularExpressions.RegexOptions.None, TimeSpan.FromSeconds(1))
+                .Single(m => m.Value.Contains("type=\"checkbox\"", StringComparison.Ordinal) && m.Value.Contains($"name=\"{name}\"", StringComparison.Ordinal))
+                .Value.Contains("checked", StringComparison.Ordinal);
+
+        using (var page = await john.GetAsync("/_gateway/ui/"))
+        {
+            var html = await page.Content.ReadAsStringAsync();
+            Assert.True(Checked(html, "Input.DenyData"));
+            Assert.True(Checked(html, "Input.DenyConfig"));
+        }
+
+        await env.Api.JsonAsync(HttpMethod.Put, "/_gateway/platform/support", env.Olivia, new { enabledForAllTenants = false, requestDurationHours = 24, defaultDenyData = false, defaultDenyConfig = true });
+        try
+        {
+            using var page = await john.GetAsync("/_gateway/ui/");
+            var html = await page.Content.ReadAsStringAsync();
+            Assert.False(Checked(html, "Input.DenyData"));
+            Assert.True(Checked(html, "Input.DenyConfig"));
+        }
+        finally
+        {
+            await env.Api.JsonAsync(HttpMethod.Put, "/_gateway/platform/support", env.Olivia, new { enabledForAllTenants = false, requestDurationHours = 24, defaultDenyData = true, defaultDenyConfig = true });
+        }
     }
 
     [Fact]
@@ -217,6 +310,7 @@ public sealed class SelfServicePageTests(SupportPagesEnvironment env) : IClassFi
     [InlineData("ann", "/_gateway/ui/sessions")]
     [InlineData("ann", "/_gateway/ui/notifications")]
     [InlineData("olivia", "/_gateway/ui/platform")]
+    [InlineData("olivia", "/_gateway/ui/platform/sessions")]
     [InlineData("olivia", "/_gateway/ui/platform/explain?explain=1&Input.Tenant=acme&Input.Method=GET&Input.Path=%2Fapi%2Forders&Input.Isolation=none")]
     public async Task EveryPage_HasTheStrictPolicy_NoInlineScriptOrStyle_AndALabelForEveryInput(string user, string path)
     {

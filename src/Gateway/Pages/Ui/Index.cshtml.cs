@@ -16,6 +16,9 @@ internal sealed class EnableInput
     [Display(Name = "Or until the end of")]
     public DateOnly? CloseDate { get; set; }
 
+    [Display(Name = "Grantor (the user support acts for; admins only)")]
+    public string? Grantor { get; set; }
+
     [Display(Name = "Deny access to data")]
     public bool DenyData { get; set; } = true;
 
@@ -63,6 +66,14 @@ internal sealed class IndexModel(SupportAccessReader reader, GrantService grants
             "none-mine" => "You have no active support request to disable.",
             _ => null,
         };
+
+        // The boxes start as the platform's defaults for new grants (both ticked unless the platform says otherwise).
+        if (await TryStoreAsync(ct => grants.GetPlatformSettingsAsync(ct)) is { } settings)
+        {
+            Input.DenyData = settings.DefaultDenyData;
+            Input.DenyConfig = settings.DefaultDenyConfig;
+        }
+
         await LoadAsync();
         return Page();
     }
@@ -92,6 +103,7 @@ internal sealed class IndexModel(SupportAccessReader reader, GrantService grants
             Reason = string.IsNullOrWhiteSpace(Input.Reason) ? null : Input.Reason.Trim(),
             DurationHours = Input.DurationHours,
             CloseDate = Input.CloseDate,
+            Grantor = string.IsNullOrWhiteSpace(Input.Grantor) ? null : Input.Grantor.Trim(),
             DenyData = Input.DenyData,
             DenyConfig = Input.DenyConfig,
         };
