@@ -19,7 +19,7 @@ internal static class TelemetryServiceCollectionExtensions
 {
     /// <summary>
     /// Built-in meters of the platform, added by name: ASP.NET Core hosting (request duration,
-    /// active requests), Kestrel (connections, TLS handshakes), routing and the exception
+    /// active requests are not exported), Kestrel (connections, TLS handshakes), routing and the exception
     /// handler; HttpClient (YARP's forwards and the gateway's own calls: System.Net.Http) and
     /// name resolution; the runtime (GC, thread pool). YARP 2.x has no meter of its own (its
     /// counters are an EventSource, read with dotnet-counters): the forward to the backend is
