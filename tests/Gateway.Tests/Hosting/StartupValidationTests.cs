@@ -135,25 +135,9 @@ public sealed class StartupValidationTests : IDisposable
     [Fact]
     public async Task Production_AcceptsAnHttpsDiscoveryIssuer_InPlaceOfTheDemoKey()
     {
-        using var supportKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        using var auditKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         _config.WriteSupportUsers(("ops-admin", "a-fresh-password-for-this-test"));
 
-        // Environment-style overrides blank the demo key (a key cannot be removed, only emptied).
-        await using var gateway = await GatewayHost.StartAsync(
-            _config,
-            new Dictionary<string, Uri>(),
-            [
-                "--Gateway:Production=true",
-                "--Grants:SingleInstanceInMemoryStore=true",
-                $"--Support:SigningKeyPem={supportKey.ExportPkcs8PrivateKeyPem()}",
-                $"--Secrets:EncryptionKey={Convert.ToBase64String(RandomNumberGenerator.GetBytes(32))}",
-                $"--Audit:Integrity:SigningKeyPem={auditKey.ExportPkcs8PrivateKeyPem()}",
-                "--Management:Issuers:demo:SigningKey=",
-                "--Management:Issuers:demo:KeyId=",
-                "--Management:Issuers:demo:Issuer=https://login.example.com/realms/ops",
-                "--Management:Issuers:demo:Authority=https://login.example.com/realms/ops",
-            ]);
+        await using var gateway = await GatewayHost.StartAsync(_config, new Dictionary<string, Uri>(), ProductionArgs.Create());
 
         Assert.NotEqual(0, gateway.Port);
     }

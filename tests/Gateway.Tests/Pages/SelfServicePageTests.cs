@@ -271,23 +271,8 @@ public sealed class SelfServicePageTests(SupportPagesEnvironment env) : IClassFi
     public async Task DemoSignIn_IsRefused_InProduction()
     {
         using var config = new TempConfigDirectory();
-        using var supportKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        using var auditKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         config.WriteSupportUsers(("ops-admin", "a-fresh-password-for-this-test"));
-        await using var gateway = await GatewayHost.StartAsync(
-            config,
-            new Dictionary<string, Uri>(),
-            [
-                "--Gateway:Production=true",
-                "--Grants:SingleInstanceInMemoryStore=true",
-                $"--Support:SigningKeyPem={supportKey.ExportPkcs8PrivateKeyPem()}",
-                $"--Secrets:EncryptionKey={Convert.ToBase64String(RandomNumberGenerator.GetBytes(32))}",
-                $"--Audit:Integrity:SigningKeyPem={auditKey.ExportPkcs8PrivateKeyPem()}",
-                "--Management:Issuers:demo:SigningKey=",
-                "--Management:Issuers:demo:KeyId=",
-                "--Management:Issuers:demo:Issuer=https://login.example.com/realms/ops",
-                "--Management:Issuers:demo:Authority=https://login.example.com/realms/ops",
-            ]);
+        await using var gateway = await GatewayHost.StartAsync(config, new Dictionary<string, Uri>(), ProductionArgs.Create());
         using var client = gateway.Client("acme.localhost");
 
         using var page = await client.GetAsync("/_gateway/ui/signin");
