@@ -1,4 +1,5 @@
 using System.Security.Claims;
+using Gateway.Pages.Ui;
 using Gateway.Problems;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
 using Microsoft.Extensions.Options;
@@ -26,6 +27,7 @@ internal static class ManagementAuthentication
             .AddJwtBearer(Scheme, _ => { });
         services.AddOptions<JwtBearerOptions>(Scheme)
             .Configure<ManagementIssuers>(Configure);
+        services.AddPageOidc(configuration);
         services.AddAuthorizationBuilder()
             .AddPolicy(Policy, policy => policy.AddAuthenticationSchemes(Scheme).RequireAuthenticatedUser());
         return services;

@@ -88,6 +88,18 @@ internal sealed class ManagementIssuerOptions
     /// </summary>
     public string? Tenant { get; init; }
 
+    /// <summary>
+    /// The client id of the self-service pages at this issuer (authorization code flow with PKCE).
+    /// When set on a discovery issuer, the sign-in page offers "Sign in with {name}".
+    /// </summary>
+    public string? PagesClientId { get; init; }
+
+    /// <summary>The pages' client secret, for a provider that requires one besides PKCE (a confidential client).</summary>
+    public string? PagesClientSecret { get; init; }
+
+    /// <summary>The name the sign-in page's button shows (default: the issuer's configuration name).</summary>
+    public string? DisplayName { get; init; }
+
     /// <summary>The document OIDC discovery reads, or null for an issuer with a static key.</summary>
     public string? DiscoveryDocumentAddress() =>
         !string.IsNullOrWhiteSpace(MetadataAddress) ? MetadataAddress

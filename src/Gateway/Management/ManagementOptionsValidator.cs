@@ -97,6 +97,12 @@ internal sealed class ManagementOptionsValidator(IConfiguration configuration) :
             failures.Add($"{key}:KeyId: only for SigningKey or PublicKeyPem; discovery keys carry their own kid.");
         }
 
+        // The pages' sign-in needs the provider's authorize and token endpoints, which only discovery names.
+        if (!discovery && (IsSet(issuer.PagesClientId) || IsSet(issuer.PagesClientSecret)))
+        {
+            failures.Add($"{key}:PagesClientId: only for an issuer with Authority or MetadataAddress (the sign-in needs its discovery document).");
+        }
+
         foreach (var (setting, value) in new[] { ("Authority", issuer.Authority), ("MetadataAddress", issuer.MetadataAddress) })
         {
             if (!IsSet(value))

@@ -178,6 +178,7 @@ public sealed class StartupValidationTests : IDisposable
     [InlineData("Management:Issuers:demo:Tenant:", "--Management:Issuers:demo:Tenant=initech")]
     [InlineData("Management:Issuers:demo:Claims:Roles:", "--Management:Issuers:demo:Claims:Roles=realm_access..roles")]
     [InlineData("Management:Issuers:demo:RefreshInterval:", "--Management:Issuers:demo:RefreshInterval=00:00:00.100")]
+    [InlineData("Management:Issuers:demo:PagesClientId:", "--Management:Issuers:demo:PagesClientId=gateway-pages")]
     [InlineData("Management:MetadataTimeout:", "--Management:MetadataTimeout=00:00:00")]
     public async Task InvalidIssuerSetting_StopsStartup_NamingTheKey(string line, params string[] settings)
     {

@@ -20,13 +20,11 @@ namespace Gateway.Tests.Infrastructure;
 /// make the metadata unavailable, and count the fetches.
 /// </summary>
 /// <remarks>
-/// Extension points for an authorization-code + PKCE flow (not built yet): add the
-/// <c>authorize</c> and <c>token</c> endpoints in another part of this partial class by
-/// implementing <see cref="MapFlowEndpoints"/> (mapped under the authority's path, beside the
-/// metadata) and advertise them by implementing <see cref="AddFlowMetadata"/> (entries of the
-/// discovery document such as <c>authorization_endpoint</c>, <c>token_endpoint</c>,
-/// <c>code_challenge_methods_supported</c>). The token endpoint mints with <see cref="Mint"/>,
-/// so its tokens are signed like every other token of this provider.
+/// The authorization-code + PKCE flow (<c>authorize</c>, <c>token</c>) lives in
+/// <c>OidcProviderDouble.Flow.cs</c>, through <see cref="MapFlowEndpoints"/> (mapped under the
+/// authority's path, beside the metadata) and <see cref="AddFlowMetadata"/> (the discovery entries).
+/// Its token endpoint mints with <see cref="Mint"/>, so its tokens are signed like every other token
+/// of this provider.
 /// </remarks>
 internal sealed partial class OidcProviderDouble : IAsyncDisposable
 {

@@ -279,7 +279,9 @@ public sealed class SelfServicePageTests(SupportPagesEnvironment env) : IClassFi
         var html = await page.Content.ReadAsStringAsync();
         Assert.Equal(HttpStatusCode.Forbidden, page.StatusCode);
         Assert.Contains("Demo sign-in is off in production", html, StringComparison.Ordinal);
-        Assert.Contains("(OIDC) is not built yet", html, StringComparison.Ordinal);
+        // No issuer has a pages client here: no OIDC button, and the page says which setting offers one.
+        Assert.Contains("Management:Issuers:{name}:PagesClientId", html, StringComparison.Ordinal);
+        Assert.DoesNotContain("Sign in with", html, StringComparison.Ordinal);
         Assert.DoesNotContain("Sign in as", html, StringComparison.Ordinal);
 
         // A post signs nobody in either.

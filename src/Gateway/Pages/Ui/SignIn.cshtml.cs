@@ -6,10 +6,10 @@ namespace Gateway.Pages.Ui;
 /// <summary>
 /// <c>/_gateway/ui/signin</c>: the DEMO sign-in of the self-service pages. One button per demo user
 /// of this host's tenant and the platform admin; no password. Refused with a page when
-/// <c>Gateway:Production</c> is true: sign-in for the pages through the organisation's OIDC
-/// provider is not built yet, and a passwordless button must never reach production.
+/// <c>Gateway:Production</c> is true (a passwordless button must never reach production). The
+/// buttons of the issuers with a pages client (<see cref="PageOidc"/>) are offered everywhere.
 /// </summary>
-internal sealed partial class SignInModel(IConfiguration configuration, ILogger<SignInModel> logger) : UiPageModel
+internal sealed partial class SignInModel(IConfiguration configuration, PageOidcProviders oidc, ILogger<SignInModel> logger) : UiPageModel
 {
     [BindProperty(SupportsGet = true)]
     public string? ReturnUrl { get; set; }
@@ -31,16 +31,26 @@ internal sealed partial class SignInModel(IConfiguration configuration, ILogger<
 
     public IReadOnlyList<PageUser> Users { get; private set; } = [];
 
-    public IActionResult OnGet()
+    /// <summary>The "Sign in with …" buttons (issuers with a pages client).</summary>
+    public IReadOnlyList<PageOidcProvider> Providers => oidc.All;
+
+    public IActionResult OnGet(string? error = null)
     {
         Users = DemoPageUsers.For(Tenant);
         ReturnUrl = Next(ReturnUrl);
-        return DemoRefused ? PageWithStatus(StatusCodes.Status403Forbidden) : Page();
+        if (PageOidc.Message(error) is { } failed)
+        {
+            // A failed or refused OIDC sign-in comes back here: in words, with a 4xx status.
+            Failure = failed;
+            return PageWithStatus(error is PageOidcRefusal.NoRole or PageOidcRefusal.WrongTenant ? StatusCodes.Status403Forbidden : StatusCodes.Status400BadRequest);
+        }
+
+        return DemoRefused && Providers.Count == 0 ? PageWithStatus(StatusCodes.Status403Forbidden) : Page();
     }
 
     public async Task<IActionResult> OnPostAsync(string? user)
     {
-        OnGet();
+        OnGet(null);
         if (!await ValidFormAsync())
         {
             return Page();
@@ -64,8 +74,10 @@ internal sealed partial class SignInModel(IConfiguration configuration, ILogger<
     }
 
     /// <summary>A page of <c>/_gateway/ui</c> on this host (no open redirect, no loop back to sign-in), else the start page.</summary>
-    private string Next(string? candidate) =>
-        ReturnUrls.IsSafe(candidate, Url.IsLocalUrl)
+    private string Next(string? candidate) => Next(candidate, Url.IsLocalUrl);
+
+    internal static string Next(string? candidate, Func<string, bool> isLocalUrl) =>
+        ReturnUrls.IsSafe(candidate, isLocalUrl)
         && candidate!.StartsWith(PageSignIn.BasePath + "/", StringComparison.Ordinal)
         && !candidate.StartsWith(PageSignIn.SignInPath, StringComparison.Ordinal)
             ? candidate
