@@ -135,59 +135,39 @@ internal sealed class BannerInjectingStream(HttpContext context, Stream inner, b
         static bool IsTagNameEnd(byte c) => c is (byte)'>' or (byte)'/' or (byte)' ' or (byte)'\t' or (byte)'\n' or (byte)'\r' or (byte)'\f';
     }
 
-    public override void Write(byte[] buffer, int offset, int count) => WriteAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+    // Synchronous writes take the same decisions and write synchronously to the inner stream (which
+    // refuses them when the server forbids synchronous I/O, as it would without this wrapper).
+    public override void Write(byte[] buffer, int offset, int count)
+    {
+        var outgoing = Accept(buffer.AsMemory(offset, count));
+        for (var i = 0; i < outgoing.Count; i++)
+        {
+            inner.Write(outgoing[i].Span);
+        }
+    }
 
     public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
     public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        if (_state == State.Undecided)
+        var outgoing = Accept(buffer);
+        for (var i = 0; i < outgoing.Count; i++)
         {
-            Decide();
-        }
-
-        if (_state == State.PassThrough)
-        {
-            await inner.WriteAsync(buffer, cancellationToken);
-            return;
-        }
-
-        Hold(buffer.Span);
-
-        // Only the first MaxScanBytes are searched; a tag that starts there may end a little later.
-        var at = FindInsertionPoint(_held.AsSpan(0, Math.Min(_count, MaxScanBytes)), out var incomplete);
-        if (at < 0 && incomplete)
-        {
-            at = FindInsertionPoint(_held.AsSpan(0, Math.Min(_count, MaxScanBytes * 2)), out incomplete);
-        }
-
-        if (at >= 0)
-        {
-            await inner.WriteAsync(_held.AsMemory(0, at), cancellationToken);
-            await inner.WriteAsync(banner, cancellationToken);
-            await inner.WriteAsync(_held.AsMemory(at, _count - at), cancellationToken);
-            Injected = true;
-            Release();
-        }
-        else if ((_count >= MaxScanBytes && !incomplete) || _count >= MaxScanBytes * 2)
-        {
-            await ReleaseUnchangedAsync(cancellationToken);
+            await inner.WriteAsync(outgoing[i], cancellationToken);
         }
     }
 
-    public override void Flush() => FlushAsync().GetAwaiter().GetResult();
-
-    public override Task FlushAsync(CancellationToken cancellationToken)
+    public override void Flush()
     {
-        if (_state == State.Undecided)
+        if (ShouldFlush())
         {
-            Decide();
+            inner.Flush();
         }
-
-        // While looking for the body tag nothing is sent; the document's head alone shows nothing anyway.
-        return _state == State.Scanning ? Task.CompletedTask : inner.FlushAsync(cancellationToken);
     }
+
+    public override Task FlushAsync(CancellationToken cancellationToken) =>
+        ShouldFlush() ? inner.FlushAsync(cancellationToken) : Task.CompletedTask;
 
     /// <summary>The response has ended: anything still held goes out unchanged (a document without a body tag).</summary>
     public Task CompleteAsync(CancellationToken cancellationToken) =>
@@ -214,6 +194,61 @@ internal sealed class BannerInjectingStream(HttpContext context, Stream inner, b
         headers.ETag = default;
         headers.LastModified = default;
         headers.CacheControl = "no-store";
+    }
+
+    /// <summary>
+    /// What one write sends on, decided here once for the synchronous and the asynchronous path:
+    /// the write itself when passing through; nothing while the body tag is still awaited; the held
+    /// document's start, the banner and its rest once the tag is found; the held bytes unchanged
+    /// when there is no tag within the scan limit.
+    /// </summary>
+    private Outgoing Accept(ReadOnlyMemory<byte> buffer)
+    {
+        if (_state == State.Undecided)
+        {
+            Decide();
+        }
+
+        if (_state == State.PassThrough)
+        {
+            return new Outgoing(1, buffer, default, default);
+        }
+
+        Hold(buffer.Span);
+
+        // Only the first MaxScanBytes are searched; a tag that starts there may end a little later.
+        var at = FindInsertionPoint(_held.AsSpan(0, Math.Min(_count, MaxScanBytes)), out var incomplete);
+        if (at < 0 && incomplete)
+        {
+            at = FindInsertionPoint(_held.AsSpan(0, Math.Min(_count, MaxScanBytes * 2)), out incomplete);
+        }
+
+        var held = _held.AsMemory(0, _count);
+        if (at >= 0)
+        {
+            Injected = true;
+            Release();
+            return new Outgoing(3, held[..at], banner, held[at..]);
+        }
+
+        if ((_count >= MaxScanBytes && !incomplete) || _count >= MaxScanBytes * 2)
+        {
+            Release();
+            return new Outgoing(1, held, default, default);
+        }
+
+        return default;
+    }
+
+    /// <summary>While looking for the body tag nothing is sent; the document's head alone shows nothing anyway.</summary>
+    private bool ShouldFlush()
+    {
+        if (_state == State.Undecided)
+        {
+            Decide();
+        }
+
+        return _state != State.Scanning;
     }
 
     private void Hold(ReadOnlySpan<byte> data)
@@ -243,5 +278,13 @@ internal sealed class BannerInjectingStream(HttpContext context, Stream inner, b
         _state = State.PassThrough;
         _held = null;
         _count = 0;
+    }
+
+    /// <summary>Up to three pieces one write sends on, in order (no array per write).</summary>
+    private readonly struct Outgoing(int count, ReadOnlyMemory<byte> first, ReadOnlyMemory<byte> second, ReadOnlyMemory<byte> third)
+    {
+        public int Count => count;
+
+        public ReadOnlyMemory<byte> this[int index] => index switch { 0 => first, 1 => second, _ => third };
     }
 }

@@ -40,6 +40,22 @@ public sealed class BannerInjectingStreamTests
         Assert.Equal(expected, BannerInjectingStream.FindInsertionPoint(Encoding.ASCII.GetBytes(html), out _));
 
     [Fact]
+    public void SynchronousWrites_TakeTheSameDecisions_WithoutBlockingOnTheAsyncPath()
+    {
+        var (context, sent) = Response(200, "text/html");
+        var stream = new BannerInjectingStream(context, sent, Banner);
+
+        stream.Write(Encoding.ASCII.GetBytes("<html><head></head><bo"));
+        stream.Flush();
+        Assert.Equal(0, sent.Length); // held (and not flushed) while the tag may still be coming
+        stream.Write(Encoding.ASCII.GetBytes("dy>Hello"));
+        stream.Write(Encoding.ASCII.GetBytes("</body></html>"));
+
+        Assert.Equal("<html><head></head><body><div data-support-banner>B</div>Hello</body></html>", Encoding.ASCII.GetString(sent.ToArray()));
+        Assert.True(stream.Injected);
+    }
+
+    [Fact]
     public async Task BodyTagSplitAcrossWrites_IsFound_AndContentLengthEtagGo()
     {
         var (context, sent) = Response(200, "text/html");
