@@ -26,6 +26,10 @@ public sealed class SessionInstancesTests : IAsyncLifetime
         WithRedis = true,
         TwoInstances = true,
         MintTokens = true,
+        // Two gateways, Redis and the rest of the suite share two cores: the 200 ms default budget of a
+        // store call (what production wants) turned a slow moment into a fail-closed 503 at login once.
+        // These tests are about sessions across instances, not about the budget (GrantStore tests are).
+        ExtraArgs = ["--Grants:StoreTimeout=00:00:02"],
     }.StartAsync();
 
     public async Task DisposeAsync() => await _env.DisposeAsync();
