@@ -105,9 +105,19 @@ internal sealed class RedisServer : IAsyncDisposable
 
     /// <summary>Connects a multiplexer as the gateway would: never failing on connect, short timeouts.</summary>
     /// <summary>A multiplexer with the gateway's own connection options (fail fast while disconnected).</summary>
-    public Task<ConnectionMultiplexer> ConnectAsync(Gateway.Grants.GrantsOptions? grants = null)
+    /// <param name="libraryTimeout">
+    /// Overrides the client library's own command timeout (by default derived from the store
+    /// budget), for tests that must tell the store's budget apart from the library's timeout.
+    /// </param>
+    public Task<ConnectionMultiplexer> ConnectAsync(Gateway.Grants.GrantsOptions? grants = null, TimeSpan? libraryTimeout = null)
     {
         var options = Gateway.Grants.GrantsServiceCollectionExtensions.ConnectionOptions(ConnectionString, grants ?? new Gateway.Grants.GrantsOptions());
+        if (libraryTimeout is { } timeout)
+        {
+            options.SyncTimeout = (int)timeout.TotalMilliseconds;
+            options.AsyncTimeout = (int)timeout.TotalMilliseconds;
+        }
+
         // Notice a dead connection sooner than the production default: tests stop servers on purpose.
         options.KeepAlive = 1;
         return ConnectionMultiplexer.ConnectAsync(options);
