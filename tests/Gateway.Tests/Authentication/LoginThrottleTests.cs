@@ -118,7 +118,8 @@ public sealed class PasswordCheckCapTests : IAsyncLifetime
             Assert.Equal(HttpStatusCode.Unauthorized, wrong.StatusCode);
         }
 
-        // Linux keeps a nice value per thread: field 19 of /proc/self/task/TID/stat (after the name in parentheses).
+        // Linux keeps a nice value and a scheduling policy per thread: fields 19 and 41 of
+        // /proc/self/task/TID/stat (counted after the name in parentheses, which is field 2).
         // Other threads of the test process come and go while the list is read: a vanished one is skipped.
         static string? Read(string path)
         {
@@ -132,14 +133,16 @@ public sealed class PasswordCheckCapTests : IAsyncLifetime
             }
         }
 
-        var nice = Directory.EnumerateDirectories("/proc/self/task")
+        var checks = Directory.EnumerateDirectories("/proc/self/task")
             .Where(task => Read(Path.Combine(task, "comm"))?.Trim().StartsWith("password-check", StringComparison.Ordinal) == true)
             .Select(task => Read(Path.Combine(task, "stat")))
             .OfType<string>()
-            .Select(stat => int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[16], System.Globalization.CultureInfo.InvariantCulture))
+            .Select(stat => stat[(stat.LastIndexOf(')') + 2)..].Split(' '))
+            .Select(fields => (Nice: int.Parse(fields[19 - 3], System.Globalization.CultureInfo.InvariantCulture), Policy: int.Parse(fields[41 - 3], System.Globalization.CultureInfo.InvariantCulture)))
             .ToList();
-        Assert.NotEmpty(nice);
-        Assert.All(nice, n => Assert.Equal(19, n));
+        Assert.NotEmpty(checks);
+        const int schedIdle = 5;
+        Assert.All(checks, c => Assert.Equal((19, schedIdle), c));
     }
 
     [Fact]
