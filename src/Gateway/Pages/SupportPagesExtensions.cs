@@ -3,6 +3,8 @@ using System.Security.Cryptography;
 using Microsoft.AspNetCore.DataProtection;
 using Gateway.Pages.Ui;
 using Microsoft.AspNetCore.Routing.Matching;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 
 namespace Gateway.Pages;
 
@@ -41,10 +43,20 @@ internal static class SupportPagesExtensions
             options.FormFieldName = "__sgw_af";
             options.HeaderName = null;
         });
-        // Antiforgery tokens are protected with keys held in memory (no key files to manage or leak).
-        // A form rendered by one instance and posted to another, or across a restart, is answered
-        // with "the form expired" (see docs/design.md).
-        services.AddDataProtection().UseEphemeralDataProtectionProvider().SetApplicationName("support-gateway");
+        // What the gateway hands browsers (page cookies, OIDC state and correlation, antiforgery
+        // tokens) is protected under Secrets:EncryptionKey: every instance with the key reads it, a
+        // restart signs nobody out, and no key ring is stored. Without a configured key (the demo,
+        // whose key is public) the keys live in memory (docs/pages.md).
+        services.AddDataProtection().SetApplicationName("support-gateway");
+        services.Replace(ServiceDescriptor.Singleton<IDataProtectionProvider>(sp =>
+        {
+            var configured = sp.GetRequiredService<IOptions<Gateway.Authentication.SecretsOptions>>().Value.EncryptionKey;
+            return !string.IsNullOrWhiteSpace(configured)
+                && Gateway.Authentication.SecretProtector.TryDecodeKey(configured, out var key)
+                && !CryptographicOperations.FixedTimeEquals(key, Gateway.Authentication.SecretProtector.DemoKey)
+                ? new SecretDataProtectionProvider(key)
+                : new EphemeralDataProtectionProvider(sp.GetRequiredService<ILoggerFactory>());
+        }));
         services.AddSingleton<MatcherPolicy, SupportPageMatcherPolicy>();
         services.AddPageSignIn();
         return services;

@@ -99,7 +99,7 @@ public sealed class RedisFailClosedTests(RedisFixture redis, ITestOutputHelper o
                 var took = elapsed.Elapsed;
                 output.WriteLine($"GetState #{attempt}: {took.TotalMilliseconds:0} ms: {error?.Message}");
                 Assert.IsType<GrantStoreUnavailableException>(error);
-                Assert.True(took < TimeSpan.FromSeconds(1), $"a call on a disconnected store took {took} (budget {generous.StoreTimeout})");
+                Assert.True(took < TimeSpan.FromSeconds(2.5), $"a call on a disconnected store took {took} (budget {generous.StoreTimeout})");
             }
         }
         finally
@@ -142,7 +142,8 @@ public sealed class RedisFailClosedTests(RedisFixture redis, ITestOutputHelper o
 
             Assert.All(outcomes, e => Assert.IsType<GrantStoreUnavailableException>(e));
             Assert.True(total < TimeSpan.FromSeconds(2), $"200 concurrent calls took {total}");
-            Assert.True(probeLatency < TimeSpan.FromMilliseconds(250), $"the thread pool took {probeLatency} to run a work item");
+            // Starved, the pool would add a thread every 0.5 s or so while 200 callers block: seconds.
+            Assert.True(probeLatency < TimeSpan.FromSeconds(1), $"the thread pool took {probeLatency} to run a work item");
             Assert.True(ThreadPool.ThreadCount - threadsBefore < 50, $"thread pool grew from {threadsBefore} to {ThreadPool.ThreadCount}");
 
             // The library raises no event for a frozen server; the store's heartbeat notices.

@@ -13,6 +13,35 @@ internal sealed partial class PageSession(HttpClient client)
 
     public bool SignedIn => _cookies.ContainsKey("sgw_pages");
 
+    /// <summary>The same browser (its cookies, copied) talking to another gateway instance.</summary>
+    public PageSession On(HttpClient other)
+    {
+        var moved = new PageSession(other);
+        foreach (var (name, value) in _cookies)
+        {
+            moved._cookies[name] = value;
+        }
+
+        return moved;
+    }
+
+    /// <summary>The antiforgery token of the form on <paramref name="formPage"/>.</summary>
+    public async Task<string> AntiforgeryTokenAsync(string formPage)
+    {
+        using var page = await GetAsync(formPage);
+        var html = await page.Content.ReadAsStringAsync();
+        var field = AntiforgeryField().Match(html);
+        Assert.True(field.Success, "no antiforgery field on " + formPage);
+        return WebUtility.HtmlDecode(field.Groups[1].Value);
+    }
+
+    /// <summary>Posts <paramref name="fields"/> as they are (the caller brings any token).</summary>
+    public async Task<HttpResponseMessage> PostAsync(string path, Dictionary<string, string> fields)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = new FormUrlEncodedContent(fields) };
+        return await SendAsync(request);
+    }
+
     /// <summary>Signs in through the demo page as <paramref name="user"/>; asserts the 303.</summary>
     public async Task<PageSession> SignInAsync(string user)
     {
@@ -34,15 +63,10 @@ internal sealed partial class PageSession(HttpClient client)
         var all = new Dictionary<string, string>(fields, StringComparer.Ordinal);
         if (withAntiforgery)
         {
-            using var page = await GetAsync(formPage);
-            var html = await page.Content.ReadAsStringAsync();
-            var field = AntiforgeryField().Match(html);
-            Assert.True(field.Success, "no antiforgery field on " + formPage);
-            all["__sgw_af"] = WebUtility.HtmlDecode(field.Groups[1].Value);
+            all["__sgw_af"] = await AntiforgeryTokenAsync(formPage);
         }
 
-        using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = new FormUrlEncodedContent(all) };
-        return await SendAsync(request);
+        return await PostAsync(path, all);
     }
 
     private async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request)
