@@ -79,6 +79,11 @@ total = sum(s[0] for s in samples) or 1
 self_bucket = collections.Counter()
 self_frame = collections.Counter()
 inclusive = collections.Counter()
+# Telemetry: metric recording (System.Diagnostics.Metrics: instruments, listeners, the exporter's
+# aggregation), activities/spans, OpenTelemetry and the gateway's own Telemetry namespace; a sample
+# counts once if any frame of its stack is one of them.
+TELEMETRY = re.compile(r"System\.Diagnostics\.Metrics\.|System\.Diagnostics\.Activity|OpenTelemetry|Gateway\.Telemetry\.|Prometheus")
+telemetry = collections.Counter()
 threads = collections.Counter()
 tiers = collections.Counter()
 TIER = re.compile(r"\[(OptimizedTier1|Tier0|Tier1|Optimized|QuickJitted|OptimizedTier1OSR|InstrumentedTier|InstrumentedTier1|PreJIT)\]\s*$")
@@ -91,6 +96,14 @@ for weight, frames, thread in samples:
     leaf_symbol, leaf_dso = frames[0]
     self_bucket[bucket(leaf_symbol, leaf_dso)] += weight
     self_frame[short(leaf_symbol) + ("" if MANAGED.search(leaf_symbol) else "  (" + leaf_dso.rsplit("/", 1)[-1] + ")")] += weight
+    # OpenTelemetry's ASP.NET Core instrumentation wraps the whole request pipeline in one async
+    # method (HttpServerErrorTypeStartupFilter): above a frame it is a caller, not telemetry work,
+    # and counts only where it is the leaf.
+    marked = [symbol for i, (symbol, _) in enumerate(frames)
+              if TELEMETRY.search(symbol) and (i == 0 or "HttpServerErrorTypeStartupFilter" not in symbol)]
+    if marked:
+        telemetry["any telemetry frame on the stack"] += weight
+        telemetry["  outermost: " + short(marked[-1])] += weight
     seen = set()
     for symbol, _ in frames:
         m = MANAGED.search(symbol)
@@ -126,6 +139,10 @@ lines += table("Managed self time by code version", tiers, 10,
 lines += table("By thread", threads, 12, "The thread names the runtime gives: `.NET TP Worker` runs requests, `.NET Tiered Com` is the background tier-1 JIT.")
 lines += table("Inclusive time of the gateway's own methods", inclusive, 30,
                "A request's time under each method of the Gateway assembly, callees included (a sample counts once per method).")
+lines += table("Telemetry", telemetry, 12,
+               "Samples with a metrics, activity, OpenTelemetry or Gateway.Telemetry frame anywhere on the stack (the first row; "
+               "OpenTelemetry's wrapper around the whole request pipeline counts only as a leaf), "
+               "then by the outermost such frame: what recording and exporting the telemetry cost this process.")
 lines += table("Top self-time frames", self_frame, 40)
 
 if len(alloc_paths) == 2:
