@@ -144,6 +144,26 @@ public sealed class PasswordCheckCapTests : IAsyncLifetime
         const int schedIdle = 5;
         Assert.All(checks, c => Assert.Equal((19, schedIdle), c));
     }
+}
+
+/// <summary>
+/// Failed logins are logged at most once per interval, with the count of those left out, on the
+/// gateway's clock (a fake one here: ten PBKDF2 checks on a loaded machine once outlasted the
+/// real interval).
+/// </summary>
+public sealed class FailedLoginLogTests : IAsyncLifetime
+{
+    private readonly FakeTimeProvider _clock = new(DateTimeOffset.UtcNow);
+    private TestEnvironment _env = null!;
+
+    public async Task InitializeAsync() => _env = await new TestEnvironment
+    {
+        Clock = _clock,
+        Backends = TestBackends.Shared,
+        ExtraArgs = ["--Support:FailedLoginsPerClient=1000", "--Support:FailedLoginsPerUserAndClient=1000"],
+    }.StartAsync();
+
+    public async Task DisposeAsync() => await _env.DisposeAsync();
 
     [Fact]
     public async Task FailedLogins_AreLoggedOncePerInterval_WithACount()
@@ -157,6 +177,16 @@ public sealed class PasswordCheckCapTests : IAsyncLifetime
 
         // An attacker's flood must not rotate the operational logs away; the audit keeps every failure.
         Assert.Single(_env.Gateway.Logs.Entries, e => e.EventId.Id == 1610);
+
+        _clock.Advance(Gateway.Hosting.LogRateLimit.Interval);
+        using (var wrong = await GetAsync(client, "/api/echo/x", Basic("nobody10$john", "guess")))
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, wrong.StatusCode);
+        }
+
+        var lines = _env.Gateway.Logs.Entries.Where(e => e.EventId.Id == 1610).ToList();
+        Assert.Equal(2, lines.Count);
+        Assert.Contains("(9 more failures since the last such line)", lines[1].Message, StringComparison.Ordinal);
     }
 }
 

@@ -29,7 +29,10 @@ public sealed class SessionInstancesTests : IAsyncLifetime
         // Two gateways, Redis and the rest of the suite share two cores: the 200 ms default budget of a
         // store call (what production wants) turned a slow moment into a fail-closed 503 at login once.
         // These tests are about sessions across instances, not about the budget (GrantStore tests are).
-        ExtraArgs = ["--Grants:StoreTimeout=00:00:02"],
+        // The grant cache's safety re-read (5 s of real time by default, 1 min here, the most it may be) is a backstop behind the
+        // invalidations; on a loaded machine the steady-state test's requests outlasted it once and
+        // saw that re-read. Invalidations, which these tests rely on, are unaffected.
+        ExtraArgs = ["--Grants:StoreTimeout=00:00:02", "--Grants:CacheSafetyTtl=00:01:00"],
     }.StartAsync();
 
     public async Task DisposeAsync() => await _env.DisposeAsync();
