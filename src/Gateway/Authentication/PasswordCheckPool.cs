@@ -18,6 +18,7 @@ namespace Gateway.Authentication;
 internal sealed partial class PasswordCheckPool : IDisposable
 {
     private const int LowestPriority = 19;
+    private const int SchedIdle = 5;
     private readonly SemaphoreSlim _slots;
     private readonly BlockingCollection<Action> _work = new(new ConcurrentQueue<Action>());
     private readonly Thread[] _threads;
@@ -121,8 +122,6 @@ internal sealed partial class PasswordCheckPool : IDisposable
             }
         }
     }
-
-    private const int SchedIdle = 5;
 
     [StructLayout(LayoutKind.Sequential)]
     private struct SchedParam
