@@ -45,13 +45,32 @@ internal static class ReturnUrls
             text = decoded;
         }
 
-        if (!IsPlainPath(text))
+        if (!IsPlainPath(text) || HasDotSegment(text))
         {
             return false;
         }
 
         // Back to the sign-in or sign-out page would only go round in circles.
         return !text.StartsWith("/_gateway/support/", StringComparison.OrdinalIgnoreCase);
+    }
+
+    /// <summary>
+    /// A "." or ".." segment in the path: the browser resolves it, so "/_gateway/ui/../../x" would
+    /// pass a prefix check and land on "/x". Checked on the decoded text ("%2e%2e" too).
+    /// </summary>
+    internal static bool HasDotSegment(string text)
+    {
+        var end = text.IndexOfAny(['?', '#']);
+        var path = end < 0 ? text : text[..end];
+        foreach (var segment in path.Split('/'))
+        {
+            if (segment is "." or "..")
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>Starts with exactly one '/', no backslash, no control or white-space character, no scheme-like start.</summary>

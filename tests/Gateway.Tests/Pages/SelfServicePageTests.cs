@@ -50,6 +50,50 @@ public sealed class SelfServicePageTests(SupportPagesEnvironment env) : IClassFi
     }
 
     [Fact]
+    public async Task SignOut_AlwaysForgetsThePageCookie_EvenWithoutAFormToken()
+    {
+        var john = await new PageSession(_acme).SignInAsync("john");
+
+        // The layout's sign-out form, as a browser posts it; signing out reduces access, so it needs no token.
+        using var signedOut = await john.PostAsync("/_gateway/ui/signout", []);
+
+        Assert.Equal(HttpStatusCode.SeeOther, signedOut.StatusCode);
+        Assert.Equal("/_gateway/ui/signin", signedOut.Headers.Location?.OriginalString);
+        Assert.False(john.SignedIn, "the page cookie was not cleared");
+        using var after = await john.GetAsync("/_gateway/ui/");
+        Assert.Equal(HttpStatusCode.Redirect, after.StatusCode);
+    }
+
+    [Theory]
+    [InlineData("/_gateway/ui/platform/explain")]
+    [InlineData("/_gateway/ui/platform/sessions")]
+    [InlineData("/_gateway/ui/grants")]
+    [InlineData("/_gateway/ui/notifications")]
+    [InlineData("/_gateway/ui/?handler=Nonesuch")]
+    public async Task APostWithoutAHandler_RendersNothing_AndNamesNoTenant(string path)
+    {
+        // Razor Pages would render a page with no handler for the method without running the
+        // handler that admits the user: the platform pages list every tenant in their forms.
+        using var form = new FormUrlEncodedContent([]);
+        using var response = await _acme.PostAsync(path, form);
+        var html = await response.Content.ReadAsStringAsync();
+
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        Assert.Contains("No such action", html, StringComparison.Ordinal);
+        Assert.DoesNotContain("globex", html, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("/_gateway/ui/../../api/orders", "/_gateway/ui/")]
+    [InlineData("/_gateway/ui/%2e%2e/%2e%2e/api/orders", "/_gateway/ui/")]
+    [InlineData("/_gateway/ui/./sessions", "/_gateway/ui/")]
+    [InlineData("/_gateway/ui/%73ignin", "/_gateway/ui/")]
+    [InlineData("/_gateway/ui/sessions?x=..", "/_gateway/ui/sessions?x=..")]
+    [InlineData("/_gateway/ui/sessions", "/_gateway/ui/sessions")]
+    public void ReturnUrl_StaysOnAPageOfTheUi(string candidate, string expected) =>
+        Assert.Equal(expected, Gateway.Pages.Ui.SignInModel.Next(candidate, _ => true));
+
+    [Fact]
     public async Task SignIn_SetsAnHttpOnlyLaxCookie_ForTheUiPathOnly()
     {
         var session = new PageSession(_acme);

@@ -76,12 +76,20 @@ internal sealed partial class SignInModel(IConfiguration configuration, PageOidc
     /// <summary>A page of <c>/_gateway/ui</c> on this host (no open redirect, no loop back to sign-in), else the start page.</summary>
     private string Next(string? candidate) => Next(candidate, Url.IsLocalUrl);
 
-    internal static string Next(string? candidate, Func<string, bool> isLocalUrl) =>
-        ReturnUrls.IsSafe(candidate, isLocalUrl)
-        && candidate!.StartsWith(PageSignIn.BasePath + "/", StringComparison.Ordinal)
-        && !candidate.StartsWith(PageSignIn.SignInPath, StringComparison.Ordinal)
-            ? candidate
-            : PageSignIn.BasePath + "/";
+    internal static string Next(string? candidate, Func<string, bool> isLocalUrl)
+    {
+        if (!ReturnUrls.IsSafe(candidate, isLocalUrl))
+        {
+            return PageSignIn.BasePath + "/";
+        }
+
+        // The prefixes on the decoded text: "/_gateway/ui/%73ignin" is the sign-in page too.
+        var path = Uri.UnescapeDataString(candidate!);
+        return path.StartsWith(PageSignIn.BasePath + "/", StringComparison.Ordinal)
+            && !path.StartsWith(PageSignIn.SignInPath, StringComparison.OrdinalIgnoreCase)
+                ? candidate!
+                : PageSignIn.BasePath + "/";
+    }
 
     [LoggerMessage(EventId = 1650, Level = LogLevel.Information, Message = "Demo page sign-in as {User} ({Role}) on tenant host {Tenant}")]
     private static partial void LogDemoSignIn(ILogger logger, string user, string role, string tenant);
@@ -92,13 +100,13 @@ internal sealed class SignOutModel : UiPageModel
 {
     public IActionResult OnGet() => SeeOther(PageSignIn.SignInPath);
 
+    /// <summary>
+    /// Signing out only reduces access, so it always succeeds: no antiforgery token is asked for
+    /// (a forged sign-out costs the user a sign-in; refusing a real one would leave a session
+    /// open on a shared machine).
+    /// </summary>
     public async Task<IActionResult> OnPostAsync()
     {
-        if (!await ValidFormAsync())
-        {
-            return SeeOther(PageSignIn.SignInPath);
-        }
-
         await HttpContext.SignOutAsync(PageSignIn.Scheme);
         return SeeOther(PageSignIn.SignInPath);
     }

@@ -68,6 +68,14 @@ internal abstract class UiPageModel : GatewayPageModel
     public override void OnPageHandlerExecuting(PageHandlerExecutingContext context)
     {
         base.OnPageHandlerExecuting(context);
+        if (context.HandlerMethod is null)
+        {
+            // No handler for this method (a POST to a read-only page, an unknown ?handler=): Razor
+            // Pages would render the page without running the handler that admits the user.
+            context.Result = Refused(StatusCodes.Status404NotFound, new PageMessage("No such action", "This page has no such action. Go back to Support access.", "ui.no_such_action"));
+            return;
+        }
+
         Response.Headers.ContentSecurityPolicy = ContentSecurityPolicy;
         Tenant = HttpContext.RequestServices.GetRequiredService<TenantResolver>().TryResolve(Request.Host, out var tenant) ? tenant.Value : null;
         ViewData["Tenant"] = Tenant;
