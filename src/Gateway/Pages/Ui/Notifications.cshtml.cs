@@ -12,7 +12,8 @@ internal sealed class NotificationsModel(WebhookService webhooks) : UiPageModel
 {
     public const int DeliveriesShown = 5;
 
-    public IReadOnlyList<(WebhookRegistration Endpoint, IReadOnlyList<WebhookDelivery> Deliveries)>? Endpoints { get; private set; }
+    /// <summary>Each endpoint with its last deliveries; null deliveries when they could not be read (the failure is shown above).</summary>
+    public IReadOnlyList<(WebhookRegistration Endpoint, IReadOnlyList<WebhookDelivery>? Deliveries)>? Endpoints { get; private set; }
 
     public async Task<IActionResult> OnGetAsync()
     {
@@ -28,11 +29,17 @@ internal sealed class NotificationsModel(WebhookService webhooks) : UiPageModel
             return Page();
         }
 
-        var endpoints = new List<(WebhookRegistration, IReadOnlyList<WebhookDelivery>)>();
+        var endpoints = new List<(WebhookRegistration, IReadOnlyList<WebhookDelivery>?)>();
         foreach (var endpoint in list)
         {
             var deliveries = await TryOutcomeAsync(ct => webhooks.DeliveriesAsync(scope, endpoint.Id, new DeliveryFilter("all"), DeliveriesShown, ct));
-            endpoints.Add((endpoint, deliveries.Value ?? []));
+            if (!deliveries.Succeeded)
+            {
+                // Not "no deliveries yet": say that they could not be read.
+                Refusal(deliveries);
+            }
+
+            endpoints.Add((endpoint, deliveries.Succeeded ? deliveries.Value ?? [] : null));
         }
 
         Endpoints = endpoints;
