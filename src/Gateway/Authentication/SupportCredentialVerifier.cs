@@ -80,16 +80,19 @@ internal sealed class SupportCredentialVerifier
     /// calls are refused as "busy" for as long as the checks take. With the flight, one request
     /// checks and the others wait for its answer. A leader must <see cref="CheckFlight.Land"/>; an
     /// answer of null (the leader was throttled or found no free slot) sends followers the usual way.
-    /// No flight without the cache (nothing to key it on) or for unknown names.
+    /// No flight without the cache. An unknown name flies too (keyed on the name as given and the
+    /// dummy hash), so two identical guesses behave the same whether the name exists or not.
     /// </summary>
     public CheckFlight JoinOrLead(string supportUserName, string password)
     {
-        if (_ttl <= TimeSpan.Zero || _maxEntries <= 0 || !_directory.TryFind(supportUserName, out var user, out var generation))
+        if (_ttl <= TimeSpan.Zero || _maxEntries <= 0)
         {
             return default;
         }
 
-        var key = KeyFor(generation, user, password);
+        var key = _directory.TryFind(supportUserName, out var user, out var generation)
+            ? KeyFor(generation, user, password)
+            : KeyFor(generation, supportUserName, DummyHashFor(generation), password);
         var leading = new TaskCompletionSource<CredentialCheck?>(TaskCreationOptions.RunContinuationsAsynchronously);
         var flight = _flights.GetOrAdd(key, leading.Task);
         return ReferenceEquals(flight, leading.Task) ? new CheckFlight(this, key, leading, null) : new CheckFlight(null, key, null, flight);
@@ -182,18 +185,20 @@ internal sealed class SupportCredentialVerifier
     }
 
     /// <summary>HMAC-SHA256 over length-prefixed fields, so no two different inputs share an encoding.</summary>
-    private CacheKey KeyFor(long generation, SupportUser user, string password)
+    private CacheKey KeyFor(long generation, SupportUser user, string password) => KeyFor(generation, user.Name, user.PasswordHash, password);
+
+    private CacheKey KeyFor(long generation, string name, string passwordHash, string password)
     {
         var utf8 = Encoding.UTF8;
-        var length = sizeof(long) + (3 * sizeof(int)) + utf8.GetByteCount(user.Name) + utf8.GetByteCount(user.PasswordHash) + utf8.GetByteCount(password);
+        var length = sizeof(long) + (3 * sizeof(int)) + utf8.GetByteCount(name) + utf8.GetByteCount(passwordHash) + utf8.GetByteCount(password);
         var buffer = ArrayPool<byte>.Shared.Rent(length);
         var input = buffer.AsSpan(0, length);
         try
         {
             BinaryPrimitives.WriteInt64LittleEndian(input, generation);
             var offset = sizeof(long);
-            offset += WriteField(input[offset..], user.Name);
-            offset += WriteField(input[offset..], user.PasswordHash);
+            offset += WriteField(input[offset..], name);
+            offset += WriteField(input[offset..], passwordHash);
             WriteField(input[offset..], password);
 
             Span<byte> mac = stackalloc byte[HmacBytes];

@@ -236,4 +236,26 @@ public sealed class PasswordCheckFlightTests : IAsyncLifetime
         Assert.Equal(before + 1, verifier.HashComputations);
         Assert.Equal(0, verifier.Flights);
     }
+
+    [Theory]
+    [InlineData("jill$john")]   // a support user, a wrong password
+    [InlineData("nobody$john")] // no such support user
+    public async Task TheSameGuessAtOnce_IsAnsweredAlike_WhetherTheNameExistsOrNot(string login)
+    {
+        // Were only known names to share one check, the unknown name's second guess would find the
+        // one slot taken (429 busy): two identical guesses would tell which support users exist.
+        var verifier = _env.Gateway.Services.GetRequiredService<SupportCredentialVerifier>();
+        var before = verifier.HashComputations;
+
+        var answers = await Task.WhenAll(Enumerable.Range(0, 4).Select(async _ =>
+        {
+            using var client = _env.Gateway.Client();
+            using var response = await GetAsync(client, "/api/echo/x", Basic(login, "the-same-wrong-guess"));
+            return (int)response.StatusCode;
+        }));
+
+        Assert.All(answers, status => Assert.Equal(401, status));
+        Assert.Equal(before + 1, verifier.HashComputations);
+        Assert.Equal(0, verifier.Flights);
+    }
 }
