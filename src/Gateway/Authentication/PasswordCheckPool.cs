@@ -97,28 +97,19 @@ internal sealed partial class PasswordCheckPool : IDisposable
 
         try
         {
-            var errno = 0;
-            if (SetPriority(0 /* PRIO_PROCESS */, GetTid(), LowestPriority) != 0)
-            {
-                errno = Marshal.GetLastPInvokeError();
-            }
-
+            // Nice 19 first: it is what remains if the policy cannot be set (SCHED_IDLE ignores it).
+            var niceApplied = SetPriority(0 /* PRIO_PROCESS */, GetTid(), LowestPriority) == 0;
             var parameters = new SchedParam { Priority = 0 };
-            if (SetScheduler(0 /* this thread */, SchedIdle, ref parameters) != 0 && errno == 0)
+            if (SetScheduler(0 /* this thread */, SchedIdle, ref parameters) != 0 && Interlocked.Exchange(ref _priorityLogged, 1) == 0)
             {
-                errno = Marshal.GetLastPInvokeError();
-            }
-
-            if (errno != 0 && Interlocked.Exchange(ref _priorityLogged, 1) == 0)
-            {
-                LogPriorityNotLowered(_logger, errno);
+                LogPriorityNotLowered(_logger, Marshal.GetLastPInvokeError(), niceApplied);
             }
         }
         catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
         {
             if (Interlocked.Exchange(ref _priorityLogged, 1) == 0)
             {
-                LogPriorityNotLowered(_logger, -1);
+                LogPriorityNotLowered(_logger, -1, false);
             }
         }
     }
@@ -138,6 +129,6 @@ internal sealed partial class PasswordCheckPool : IDisposable
     [DllImport("libc", EntryPoint = "setpriority", SetLastError = true)]
     private static extern int SetPriority(int which, int who, int priority);
 
-    [LoggerMessage(EventId = 1330, Level = LogLevel.Warning, Message = "Password checks may run above the lowest priority: the thread's nice value or SCHED_IDLE policy could not be set (errno {Errno}); a login flood competes with ordinary traffic for the CPU")]
-    private static partial void LogPriorityNotLowered(ILogger logger, int errno);
+    [LoggerMessage(EventId = 1330, Level = LogLevel.Warning, Message = "Password checks do not run under SCHED_IDLE (errno {Errno}; nice 19 applied: {NiceApplied}); a login flood competes more with ordinary traffic for the CPU")]
+    private static partial void LogPriorityNotLowered(ILogger logger, int errno, bool niceApplied);
 }
