@@ -33,5 +33,8 @@ internal static class GatewayLogging
 
         // The health-check service logs every degraded probe; the gateway logs state changes instead (HealthTransitions).
         builder.Logging.AddFilter("Microsoft.Extensions.Diagnostics.HealthChecks.DefaultHealthCheckService", LogLevel.Critical);
+        // ASP.NET Core's key ring warns that the key it makes at start is not encrypted; that key is
+        // kept in memory and never used (Pages/SupportPagesExtensions.cs, UnusedKeyRing).
+        builder.Logging.AddFilter("Microsoft.AspNetCore.DataProtection.KeyManagement.XmlKeyManager", LogLevel.Error);
     }
 }

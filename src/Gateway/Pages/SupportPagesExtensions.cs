@@ -1,6 +1,8 @@
 using System.Collections.Frozen;
 using System.Security.Cryptography;
 using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.DataProtection.KeyManagement;
+using Microsoft.AspNetCore.DataProtection.Repositories;
 using Gateway.Pages.Ui;
 using Microsoft.AspNetCore.Routing.Matching;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -47,7 +49,10 @@ internal static class SupportPagesExtensions
         // tokens) is protected under Secrets:EncryptionKey: every instance with the key reads it, a
         // restart signs nobody out, and no key ring is stored. Without a configured key (the demo,
         // whose key is public) the keys live in memory (docs/pages.md).
-        services.AddDataProtection().SetApplicationName("support-gateway");
+        services.AddDataProtection();
+        // ASP.NET Core's own key ring still starts (antiforgery and authentication register it) and
+        // makes a key nothing uses: it stays in memory, never in a directory such as ~/.aspnet.
+        services.Configure<KeyManagementOptions>(options => options.XmlRepository = new UnusedKeyRing());
         services.Replace(ServiceDescriptor.Singleton<IDataProtectionProvider>(sp =>
         {
             var configured = sp.GetRequiredService<IOptions<Gateway.Authentication.SecretsOptions>>().Value.EncryptionKey;
@@ -168,5 +173,31 @@ internal static class GatewayAssets
         }
 
         return files.ToFrozenDictionary(StringComparer.Ordinal);
+    }
+}
+
+/// <summary>
+/// Where ASP.NET Core's key ring keeps the keys it makes at start: in memory. The gateway protects
+/// with <see cref="SecretDataProtectionProvider"/> (or ephemeral keys in the demo), never with them.
+/// </summary>
+internal sealed class UnusedKeyRing : IXmlRepository
+{
+    private readonly List<System.Xml.Linq.XElement> _elements = [];
+    private readonly Lock _lock = new();
+
+    public IReadOnlyCollection<System.Xml.Linq.XElement> GetAllElements()
+    {
+        lock (_lock)
+        {
+            return [.. _elements.Select(e => new System.Xml.Linq.XElement(e))];
+        }
+    }
+
+    public void StoreElement(System.Xml.Linq.XElement element, string friendlyName)
+    {
+        lock (_lock)
+        {
+            _elements.Add(new System.Xml.Linq.XElement(element));
+        }
     }
 }

@@ -4,6 +4,7 @@ using System.Text;
 using Gateway.Pages;
 using Gateway.Tests.Infrastructure;
 using Microsoft.AspNetCore.DataProtection;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Gateway.Tests.Pages;
 
@@ -79,6 +80,17 @@ public sealed class PageKeysTests : IAsyncLifetime
         using var signIn = await elsewhere.PostAsync("/_gateway/ui/signin", new() { ["__sgw_af"] = token, ["user"] = "john" });
         Assert.Equal(HttpStatusCode.BadRequest, signIn.StatusCode);
         Assert.Contains("The form expired", await signIn.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AspNetCoresOwnKeyRing_StaysInMemory_AndTheProviderIsTheGateways()
+    {
+        var services = _env.Gateway.Services;
+        Assert.IsType<SecretDataProtectionProvider>(services.GetRequiredService<IDataProtectionProvider>());
+        // The key ring that antiforgery and authentication still start writes its unused key nowhere.
+        var keyManagement = services.GetRequiredService<Microsoft.Extensions.Options.IOptions<Microsoft.AspNetCore.DataProtection.KeyManagement.KeyManagementOptions>>().Value;
+        Assert.IsType<UnusedKeyRing>(keyManagement.XmlRepository);
+        Assert.DoesNotContain(_env.Gateway.Logs.Entries, e => e.Category.StartsWith("Microsoft.AspNetCore.DataProtection", StringComparison.Ordinal) && e.Level >= Microsoft.Extensions.Logging.LogLevel.Warning);
     }
 
     [Fact]
