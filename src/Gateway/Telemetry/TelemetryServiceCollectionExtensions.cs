@@ -18,8 +18,8 @@ namespace Gateway.Telemetry;
 internal static class TelemetryServiceCollectionExtensions
 {
     /// <summary>
-    /// Built-in meters of the platform, added by name: ASP.NET Core hosting (request duration,
-    /// active requests are not exported), Kestrel (connections, TLS handshakes), routing and the exception
+    /// Built-in meters of the platform, added by name: ASP.NET Core hosting (request duration;
+    /// active requests are dropped, see DroppedPerRequestInstruments), Kestrel (connections, TLS handshakes), routing and the exception
     /// handler; HttpClient (YARP's forwards and the gateway's own calls: System.Net.Http) and
     /// name resolution; the runtime (GC, thread pool). YARP 2.x has no meter of its own (its
     /// counters are an EventSource, read with dotnet-counters): the forward to the backend is
