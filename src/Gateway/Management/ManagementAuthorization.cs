@@ -34,11 +34,11 @@ internal static class ManagementPolicies
         services.AddSingleton<AuthorizationMiddlewareResultHandler>();
         services.AddSingleton<IAuthorizationMiddlewareResultHandler, ManagementAuthorizationResultHandler>();
         services.AddAuthorizationBuilder()
-            .AddPolicy(PlatformAdmin, p => Management(p).AddRequirements(new ManagementAccessRequirement(PlatformOnly: true, AllowPlatformAdmin: true, RequireTenantAdmin: false)))
-            .AddPolicy(TenantMember, p => Management(p).AddRequirements(new ManagementAccessRequirement(false, AllowPlatformAdmin: true, RequireTenantAdmin: false)))
-            .AddPolicy(TenantMemberOnly, p => Management(p).AddRequirements(new ManagementAccessRequirement(false, AllowPlatformAdmin: false, RequireTenantAdmin: false)))
-            .AddPolicy(TenantAdmin, p => Management(p).AddRequirements(new ManagementAccessRequirement(false, AllowPlatformAdmin: true, RequireTenantAdmin: true)))
-            .AddPolicy(TenantAdminOnly, p => Management(p).AddRequirements(new ManagementAccessRequirement(false, AllowPlatformAdmin: false, RequireTenantAdmin: true)));
+            .AddPolicy(PlatformAdmin, p => Management(p).AddRequirements(ManagementAccessRequirement.PlatformAdmin))
+            .AddPolicy(TenantMember, p => Management(p).AddRequirements(ManagementAccessRequirement.TenantMember))
+            .AddPolicy(TenantMemberOnly, p => Management(p).AddRequirements(ManagementAccessRequirement.TenantMemberOnly))
+            .AddPolicy(TenantAdmin, p => Management(p).AddRequirements(ManagementAccessRequirement.TenantAdmin))
+            .AddPolicy(TenantAdminOnly, p => Management(p).AddRequirements(ManagementAccessRequirement.TenantAdminOnly));
         return services;
     }
 
@@ -46,7 +46,27 @@ internal static class ManagementPolicies
         policy.AddAuthenticationSchemes(ManagementAuthentication.Scheme).RequireAuthenticatedUser();
 }
 
-internal sealed record ManagementAccessRequirement(bool PlatformOnly, bool AllowPlatformAdmin, bool RequireTenantAdmin) : IAuthorizationRequirement;
+/// <summary>
+/// One policy's rule. The five rules are here once: the management API's policies and the
+/// self-service pages (which check them with the same handler) both use these instances.
+/// </summary>
+internal sealed record ManagementAccessRequirement(bool PlatformOnly, bool AllowPlatformAdmin, bool RequireTenantAdmin) : IAuthorizationRequirement
+{
+    /// <summary>Platform admins (<see cref="ManagementPolicies.PlatformAdmin"/>).</summary>
+    public static readonly ManagementAccessRequirement PlatformAdmin = new(PlatformOnly: true, AllowPlatformAdmin: true, RequireTenantAdmin: false);
+
+    /// <summary>Users and admins of the tenant, and platform admins (<see cref="ManagementPolicies.TenantMember"/>).</summary>
+    public static readonly ManagementAccessRequirement TenantMember = new(PlatformOnly: false, AllowPlatformAdmin: true, RequireTenantAdmin: false);
+
+    /// <summary>Users and admins of the tenant only: enabling support is the tenant's act (<see cref="ManagementPolicies.TenantMemberOnly"/>).</summary>
+    public static readonly ManagementAccessRequirement TenantMemberOnly = new(PlatformOnly: false, AllowPlatformAdmin: false, RequireTenantAdmin: false);
+
+    /// <summary>Admins of the tenant, and platform admins (<see cref="ManagementPolicies.TenantAdmin"/>).</summary>
+    public static readonly ManagementAccessRequirement TenantAdmin = new(PlatformOnly: false, AllowPlatformAdmin: true, RequireTenantAdmin: true);
+
+    /// <summary>Admins of the tenant only (<see cref="ManagementPolicies.TenantAdminOnly"/>).</summary>
+    public static readonly ManagementAccessRequirement TenantAdminOnly = new(PlatformOnly: false, AllowPlatformAdmin: false, RequireTenantAdmin: true);
+}
 
 /// <summary>Why management access was refused: the problem to answer with.</summary>
 internal sealed class ManagementAccessFailure(IAuthorizationHandler handler, ProblemCode problem, string? detail)

@@ -1,4 +1,5 @@
 using Gateway.Grants;
+using Gateway.Management;
 using Microsoft.AspNetCore.Mvc;
 
 namespace Gateway.Pages.Ui;
@@ -20,7 +21,7 @@ internal sealed class GrantsModel(GrantService grants, TimeProvider time) : UiPa
 
     public async Task<IActionResult> OnGetAsync()
     {
-        if (await AdmitAsync(PageAccess.TenantMember) is { } refused)
+        if (await AdmitAsync(ManagementAccessRequirement.TenantMember) is { } refused)
         {
             return refused;
         }

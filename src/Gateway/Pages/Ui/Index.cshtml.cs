@@ -1,5 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 using Gateway.Grants;
+using Gateway.Management;
 using Microsoft.AspNetCore.Mvc;
 
 namespace Gateway.Pages.Ui;
@@ -53,7 +54,7 @@ internal sealed class IndexModel(SupportAccessReader reader, GrantService grants
 
     public async Task<IActionResult> OnGetAsync(string? done)
     {
-        if (await AdmitAsync(PageAccess.TenantMember) is { } refused)
+        if (await AdmitAsync(ManagementAccessRequirement.TenantMember) is { } refused)
         {
             return refused;
         }
@@ -80,7 +81,7 @@ internal sealed class IndexModel(SupportAccessReader reader, GrantService grants
 
     public async Task<IActionResult> OnPostEnableAsync()
     {
-        if (await AdmitAsync(PageAccess.TenantMemberOnly) is { } refused)
+        if (await AdmitAsync(ManagementAccessRequirement.TenantMemberOnly) is { } refused)
         {
             return refused;
         }
@@ -120,7 +121,7 @@ internal sealed class IndexModel(SupportAccessReader reader, GrantService grants
 
     public async Task<IActionResult> OnPostDisableMineAsync()
     {
-        if (await AdmitAsync(PageAccess.TenantMemberOnly) is { } refused)
+        if (await AdmitAsync(ManagementAccessRequirement.TenantMemberOnly) is { } refused)
         {
             return refused;
         }
@@ -157,7 +158,7 @@ internal sealed class IndexModel(SupportAccessReader reader, GrantService grants
 
     public async Task<IActionResult> OnPostDisableAllAsync()
     {
-        if (await AdmitAsync(PageAccess.TenantAdminOnly) is { } refused)
+        if (await AdmitAsync(ManagementAccessRequirement.TenantAdminOnly) is { } refused)
         {
             return refused;
         }

@@ -1,3 +1,4 @@
+using Gateway.Management;
 using Gateway.Webhooks;
 using Microsoft.AspNetCore.Mvc;
 
@@ -17,7 +18,7 @@ internal sealed class NotificationsModel(WebhookService webhooks) : UiPageModel
 
     public async Task<IActionResult> OnGetAsync()
     {
-        if (await AdmitAsync(PageAccess.TenantAdmin) is { } refused)
+        if (await AdmitAsync(ManagementAccessRequirement.TenantAdmin) is { } refused)
         {
             return refused;
         }

@@ -1,4 +1,5 @@
 using Gateway.Auditing;
+using Gateway.Management;
 using Gateway.Sessions;
 using Microsoft.AspNetCore.Mvc;
 
@@ -33,7 +34,7 @@ internal sealed class SessionsModel(ISessionStore store) : UiPageModel
 
     public async Task<IActionResult> OnGetAsync()
     {
-        if (await AdmitAsync(PageAccess.TenantAdmin) is { } refused)
+        if (await AdmitAsync(ManagementAccessRequirement.TenantAdmin) is { } refused)
         {
             return refused;
         }
@@ -60,7 +61,7 @@ internal sealed class SessionModel(ISessionStore store, ISessionCallSource calls
 
     public async Task<IActionResult> OnGetAsync(string id, string? done)
     {
-        if (await AdmitAsync(PageAccess.TenantAdmin) is { } refused)
+        if (await AdmitAsync(ManagementAccessRequirement.TenantAdmin) is { } refused)
         {
             return refused;
         }
@@ -76,7 +77,7 @@ internal sealed class SessionModel(ISessionStore store, ISessionCallSource calls
 
     public async Task<IActionResult> OnPostEndAsync(string id)
     {
-        if (await AdmitAsync(PageAccess.TenantAdmin) is { } refused)
+        if (await AdmitAsync(ManagementAccessRequirement.TenantAdmin) is { } refused)
         {
             return refused;
         }

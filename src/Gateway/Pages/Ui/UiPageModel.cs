@@ -11,25 +11,6 @@ using Microsoft.AspNetCore.Mvc.ViewFeatures;
 
 namespace Gateway.Pages.Ui;
 
-/// <summary>Who may open a page: the requirements of the management API's policies, checked by the same handler.</summary>
-internal static class PageAccess
-{
-    /// <summary>Users and admins of the host's tenant, and platform admins (as <see cref="ManagementPolicies.TenantMember"/>).</summary>
-    public static readonly ManagementAccessRequirement TenantMember = new(PlatformOnly: false, AllowPlatformAdmin: true, RequireTenantAdmin: false);
-
-    /// <summary>Admins of the host's tenant, and platform admins (as <see cref="ManagementPolicies.TenantAdmin"/>).</summary>
-    public static readonly ManagementAccessRequirement TenantAdmin = new(PlatformOnly: false, AllowPlatformAdmin: true, RequireTenantAdmin: true);
-
-    /// <summary>Users and admins of the host's tenant only: enabling support is the tenant's act (as <see cref="ManagementPolicies.TenantMemberOnly"/>).</summary>
-    public static readonly ManagementAccessRequirement TenantMemberOnly = new(PlatformOnly: false, AllowPlatformAdmin: false, RequireTenantAdmin: false);
-
-    /// <summary>Admins of the host's tenant only (as <see cref="ManagementPolicies.TenantAdminOnly"/>).</summary>
-    public static readonly ManagementAccessRequirement TenantAdminOnly = new(PlatformOnly: false, AllowPlatformAdmin: false, RequireTenantAdmin: true);
-
-    /// <summary>Platform admins (as <see cref="ManagementPolicies.PlatformAdmin"/>).</summary>
-    public static readonly ManagementAccessRequirement PlatformAdmin = new(PlatformOnly: true, AllowPlatformAdmin: true, RequireTenantAdmin: false);
-}
-
 /// <summary>A refusal or a failed action in words: a heading, one sentence, the stable code.</summary>
 internal sealed record PageMessage(string Heading, string Sentence, string? Code = null)
 {

@@ -1,5 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 using Gateway.Grants;
+using Gateway.Management;
 using Gateway.Policy;
 using Gateway.Tenancy;
 using Microsoft.AspNetCore.Mvc;
@@ -42,7 +43,7 @@ internal sealed class ExplainModel(PolicyExplainer explainer, IOptions<TenancyOp
 
     public async Task<IActionResult> OnGetAsync(string? explain)
     {
-        if (await AdmitAsync(PageAccess.PlatformAdmin) is { } refused)
+        if (await AdmitAsync(ManagementAccessRequirement.PlatformAdmin) is { } refused)
         {
             return refused;
         }

@@ -1,3 +1,4 @@
+using Gateway.Management;
 using Gateway.Sessions;
 using Gateway.Tenancy;
 using Microsoft.AspNetCore.Mvc;
@@ -27,7 +28,7 @@ internal sealed class SessionsModel(ISessionStore store, IOptions<TenancyOptions
 
     public async Task<IActionResult> OnGetAsync()
     {
-        if (await AdmitAsync(PageAccess.PlatformAdmin) is { } refused)
+        if (await AdmitAsync(ManagementAccessRequirement.PlatformAdmin) is { } refused)
         {
             return refused;
         }

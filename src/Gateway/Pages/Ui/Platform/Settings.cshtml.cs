@@ -1,6 +1,7 @@
 using System.ComponentModel.DataAnnotations;
 using System.Globalization;
 using Gateway.Grants;
+using Gateway.Management;
 using Gateway.Tenancy;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
@@ -55,7 +56,7 @@ internal sealed class SettingsModel(GrantService grants, IGrantStore store, IOpt
 
     public async Task<IActionResult> OnGetAsync(string? done)
     {
-        if (await AdmitAsync(PageAccess.PlatformAdmin) is { } refused)
+        if (await AdmitAsync(ManagementAccessRequirement.PlatformAdmin) is { } refused)
         {
             return refused;
         }
@@ -72,7 +73,7 @@ internal sealed class SettingsModel(GrantService grants, IGrantStore store, IOpt
 
     public async Task<IActionResult> OnPostSettingsAsync()
     {
-        if (await AdmitAsync(PageAccess.PlatformAdmin) is { } refused)
+        if (await AdmitAsync(ManagementAccessRequirement.PlatformAdmin) is { } refused)
         {
             return refused;
         }
@@ -111,7 +112,7 @@ internal sealed class SettingsModel(GrantService grants, IGrantStore store, IOpt
 
     public async Task<IActionResult> OnPostOverrideAsync()
     {
-        if (await AdmitAsync(PageAccess.PlatformAdmin) is { } refused)
+        if (await AdmitAsync(ManagementAccessRequirement.PlatformAdmin) is { } refused)
         {
             return refused;
         }
