@@ -84,6 +84,31 @@ public sealed class SelfServicePageTests(SupportPagesEnvironment env) : IClassFi
     }
 
     [Theory]
+    [InlineData("GET", "api%2Forders", "the path starts with /")]
+    [InlineData("BREW", "%2Fapi%2Forders", "Choose a tenant, a method")]
+    [InlineData("GET", "", "Tenant, method and path are required.")]
+    public async Task PolicyExplainPage_RefusesWhatTheApiRefuses_InWords(string method, string path, string words)
+    {
+        var olivia = await new PageSession(_acme).SignInAsync("olivia");
+
+        using var response = await olivia.GetAsync($"/_gateway/ui/platform/explain?explain=1&Input.Tenant=acme&Input.Method={method}&Input.Path={path}&Input.Isolation=none");
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Contains(System.Net.WebUtility.HtmlEncode(words), await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task PolicyExplainPage_TakesAPathAsLongAsTheApiDoes()
+    {
+        var olivia = await new PageSession(_acme).SignInAsync("olivia");
+        var longPath = "%2Fapi%2Forders%2F" + new string('a', 4000);
+
+        using var response = await olivia.GetAsync($"/_gateway/ui/platform/explain?explain=1&Input.Tenant=acme&Input.Method=GET&Input.Path={longPath}&Input.Isolation=none");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+
+    [Theory]
     [InlineData("/_gateway/ui/../../api/orders", "/_gateway/ui/")]
     [InlineData("/_gateway/ui/%2e%2e/%2e%2e/api/orders", "/_gateway/ui/")]
     [InlineData("/_gateway/ui/./sessions", "/_gateway/ui/")]

@@ -54,14 +54,15 @@ internal sealed class ExplainModel(PolicyExplainer explainer, IOptions<TenancyOp
             return Page();
         }
 
-        if (string.IsNullOrEmpty(Input.Tenant) || !Methods.Contains(Input.Method) || !SupportAccess.TryParseIsolation(Input.Isolation, out var denyData, out var denyConfig)
-            || string.IsNullOrEmpty(Input.Path) || Input.Path[0] != '/' || Input.Path.Length > 2048)
+        // The API's rules (PolicyEndpoints.Validate), plus what the form's own fields allow.
+        var error = PolicyEndpoints.Validate(new ExplainRequest { Tenant = Input.Tenant, Method = Input.Method, Path = Input.Path });
+        if (error is not null || !Methods.Contains(Input.Method) || !SupportAccess.TryParseIsolation(Input.Isolation, out var denyData, out var denyConfig) || Input.Path![0] != '/')
         {
-            Failure = new PageMessage("Check the form", "Choose a tenant, a method and an isolation; the path starts with / (a query may follow).");
+            Failure = new PageMessage("Check the form", "Choose a tenant, a method and an isolation; the path starts with / (a query may follow)." + (error is null ? "" : " " + char.ToUpperInvariant(error[0]) + error[1..]));
             return PageWithStatus(StatusCodes.Status400BadRequest);
         }
 
-        Answer = await explainer.ExplainAsync(Input.Tenant, Input.Method, Input.Path, denyData, denyConfig, cancellationToken: HttpContext.RequestAborted);
+        Answer = await explainer.ExplainAsync(Input.Tenant!, Input.Method, Input.Path, denyData, denyConfig, cancellationToken: HttpContext.RequestAborted);
         return Page();
     }
 }
