@@ -103,6 +103,11 @@ internal sealed class ManagementOptionsValidator(IConfiguration configuration) :
             failures.Add($"{key}:PagesClientId: only for an issuer with Authority or MetadataAddress (the sign-in needs its discovery document).");
         }
 
+        if (IsSet(issuer.PagesClientSecret) && !IsSet(issuer.PagesClientId))
+        {
+            failures.Add($"{key}:PagesClientSecret: only with PagesClientId (the pages' client it belongs to).");
+        }
+
         foreach (var (setting, value) in new[] { ("Authority", issuer.Authority), ("MetadataAddress", issuer.MetadataAddress) })
         {
             if (!IsSet(value))

@@ -179,6 +179,7 @@ public sealed class StartupValidationTests : IDisposable
     [InlineData("Management:Issuers:demo:Claims:Roles:", "--Management:Issuers:demo:Claims:Roles=realm_access..roles")]
     [InlineData("Management:Issuers:demo:RefreshInterval:", "--Management:Issuers:demo:RefreshInterval=00:00:00.100")]
     [InlineData("Management:Issuers:demo:PagesClientId:", "--Management:Issuers:demo:PagesClientId=gateway-pages")]
+    [InlineData("Management:Issuers:demo:PagesClientSecret: only with PagesClientId", "--Management:Issuers:demo:SigningKey=", "--Management:Issuers:demo:KeyId=", "--Management:Issuers:demo:Authority=https://login.example.com/realms/ops", "--Management:Issuers:demo:PagesClientSecret=s3cret")]
     [InlineData("Management:MetadataTimeout:", "--Management:MetadataTimeout=00:00:00")]
     public async Task InvalidIssuerSetting_StopsStartup_NamingTheKey(string line, params string[] settings)
     {
